@@ -1,0 +1,1 @@
+"""The ``serotiny`` command line: dispatch, project discovery and Hydra composition."""

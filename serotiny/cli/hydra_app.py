@@ -1,0 +1,124 @@
+"""Running one of serotiny's operations as a Hydra application.
+
+We go through ``hydra.main`` (not the compose API) so that everything Hydra users expect
+keeps working: ``--multirun``, sweeper and launcher plugins, ``--cfg job``, ``--help``,
+output folders. serotiny's packaged configs join the search path through an override on
+this command only, never through a global SearchPathPlugin, so they cannot leak into
+other Hydra apps installed in the same environment.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from serotiny.cli.errors import fail, show_tracebacks
+from serotiny.cli.overrides import check_composes
+from serotiny.cli.project import find_project
+
+OPERATIONS = ("train", "test", "predict", "validate")
+PACKAGED_CONFIGS = "pkg://serotiny.config"
+PROJECT_ROOT_ENV = "SEROTINY_PROJECT_ROOT"
+_HELP_FLAGS = {"--help", "-h", "--hydra-help", "--shell-completion", "-sc", "--info", "-i"}
+_FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name"}
+_FLAGS_WITH_VALUE |= {"-cn", "--config-dir", "-cd", "--experimental-rerun"}
+
+
+def split_arguments(arguments: list[str]) -> tuple[list[str], list[str]]:
+    """Separate Hydra's command-line flags from its overrides."""
+    flags: list[str] = []
+    overrides: list[str] = []
+    pending_value = False
+    for argument in arguments:
+        if pending_value:
+            flags.append(argument)
+            pending_value = False
+        elif argument.startswith("-") and not argument.startswith("--") or argument in (
+            _HELP_FLAGS | {"--multirun", "--resolve", "--run"}
+        ):
+            flags.append(argument)
+            pending_value = argument in _FLAGS_WITH_VALUE
+        elif argument.startswith("--"):
+            flags.append(argument)
+            pending_value = argument in _FLAGS_WITH_VALUE
+        else:
+            overrides.append(argument)
+    return flags, overrides
+
+
+def pop_option(arguments: list[str], name: str) -> str | None:
+    """Remove ``name VALUE`` or ``name=VALUE`` from ``arguments`` and return VALUE."""
+    for index, argument in enumerate(arguments):
+        if argument == name:
+            if index + 1 >= len(arguments):
+                fail(f"{name} needs a value")
+            value = arguments[index + 1]
+            del arguments[index : index + 2]
+            return value
+        if argument.startswith(name + "="):
+            del arguments[index]
+            return argument.split("=", 1)[1]
+    return None
+
+
+def with_packaged_search_path(overrides: list[str]) -> list[str]:
+    """Add serotiny's packaged configs to ``hydra.searchpath``, keeping any the user gave."""
+    for index, override in enumerate(overrides):
+        key = override.lstrip("+").split("=", 1)[0]
+        if key == "hydra.searchpath":
+            value = override.split("=", 1)[1].strip()
+            inner = value[1:-1].strip() if value.startswith("[") else value
+            merged = f"{inner},{PACKAGED_CONFIGS}" if inner else PACKAGED_CONFIGS
+            return [*overrides[:index], f"hydra.searchpath=[{merged}]", *overrides[index + 1 :]]
+    return [*overrides, f"hydra.searchpath=[{PACKAGED_CONFIGS}]"]
+
+
+def resolve_config_dir(arguments: list[str]) -> tuple[Path, Path]:
+    """Return (config dir, project root) from ``--config-dir`` or the enclosing project."""
+    explicit = pop_option(arguments, "--config-dir")
+    if explicit is not None:
+        config_dir = Path(explicit).expanduser().resolve()
+        if not config_dir.is_dir():
+            fail(f"--config-dir {config_dir} is not a folder")
+        try:
+            root = find_project(config_dir).root
+        except Exception:  # noqa: BLE001 - a bare config dir outside any project is fine
+            root = Path.cwd().resolve()
+        return config_dir, root
+    project = find_project()
+    return project.config_dir, project.root
+
+
+def run_operation(operation: str, arguments: list[str]) -> None:
+    """Run ``serotiny <operation> <arguments>`` through ``hydra.main``."""
+    arguments = list(arguments)
+    config_dir, root = resolve_config_dir(arguments)
+    if not (config_dir / f"{operation}.yaml").is_file():
+        config_name = "train" if operation == "validate" else operation
+        if not (config_dir / f"{config_name}.yaml").is_file():
+            fail(f"{config_dir} has no {operation}.yaml: this project cannot '{operation}'")
+    else:
+        config_name = operation
+    # Every rank of a distributed job and every job of a sweep sees the same root.
+    os.environ.setdefault(PROJECT_ROOT_ENV, str(root))
+
+    flags, overrides = split_arguments(arguments)
+    overrides = with_packaged_search_path(overrides)
+    if not _HELP_FLAGS.intersection(flags):
+        check_composes(config_dir, config_name, overrides)
+
+    import hydra
+
+    def task(cfg):  # type: ignore[no-untyped-def]
+        from serotiny.cli.errors import user_errors_exit_cleanly
+
+        with user_errors_exit_cleanly():
+            from serotiny.ml_ops import run_operation as run_ml_operation
+
+            return run_ml_operation(operation, cfg)
+
+    sys.argv = [f"serotiny {operation}", *flags, *overrides, f"hydra.job.name={operation}"]
+    if show_tracebacks():
+        os.environ.setdefault("HYDRA_FULL_ERROR", "1")
+    hydra.main(config_path=str(config_dir), config_name=config_name, version_base="1.3")(task)()

@@ -1,0 +1,99 @@
+"""The ``serotiny`` console script.
+
+Commands that run on a Hydra config (train, test, predict, validate) hand their raw
+arguments to Hydra untouched: fire's own flag parsing would mangle Hydra's grammar
+(``--cfg job``, ``key=[1,2]``, ``--multirun``). Everything else is dispatched by fire.
+Imports stay lazy so ``serotiny --help`` answers without loading torch or mlflow.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from serotiny.cli.errors import user_errors_exit_cleanly
+
+
+def train(*overrides: str) -> None:
+    """Train a model on the composed config: serotiny train model=x data=y ++trainer.max_epochs=10
+
+    Rerunning with the same ++mlflow.run_name resumes a crashed run and skips a finished one.
+    Takes Hydra overrides and flags (--multirun, --cfg job, --help); --config-dir DIR
+    uses DIR instead of the project's config folder; --debug shows full tracebacks.
+    """
+    _run_operation("train", list(overrides))
+
+
+def test(*overrides: str) -> None:
+    """Evaluate a trained run's best checkpoint: serotiny test ++mlflow.run_name=NAME
+
+    Test metrics are logged to that run.
+    """
+    _run_operation("test", list(overrides))
+
+
+def predict(*overrides: str) -> None:
+    """Predict with a trained run's best checkpoint: serotiny predict ++mlflow.run_name=NAME
+
+    Writes one row per manifest row, keyed by its id, as an artifact of that run.
+    """
+    _run_operation("predict", list(overrides))
+
+
+def validate(*overrides: str) -> None:
+    """Check the composed data config's manifest without training: serotiny validate data=y"""
+    _run_operation("validate", list(overrides))
+
+
+def new(output_dir: str = ".", no_input: bool = False, **context: str) -> None:
+    """Create a new serotiny project from the bundled cookiecutter template.
+
+    Example: serotiny new --no-input --project_name="A Tiny Project"
+    """
+    from serotiny.project_template import render_project
+
+    path = render_project(output_dir=output_dir, no_input=no_input, extra_context=context)
+    print(f"created {path}\nnext: pip install -e {path} && cd {path} && serotiny train")
+
+
+def version() -> None:
+    """Print serotiny's version."""
+    from serotiny import __version__
+
+    print(__version__)
+
+
+COMMANDS = {
+    "train": train,
+    "test": test,
+    "predict": predict,
+    "validate": validate,
+    "new": new,
+    "version": version,
+}
+HYDRA_COMMANDS = ("train", "test", "predict", "validate")
+
+
+def _run_operation(operation: str, arguments: list[str]) -> None:
+    from serotiny.cli.hydra_app import run_operation
+
+    run_operation(operation, arguments)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``serotiny`` console script."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if "--debug" in arguments:
+        arguments.remove("--debug")
+        os.environ["SEROTINY_DEBUG"] = "1"
+    with user_errors_exit_cleanly():
+        if arguments and arguments[0] in HYDRA_COMMANDS:
+            _run_operation(arguments[0], arguments[1:])
+            return
+        import fire
+
+        fire.Fire(COMMANDS, command=arguments, name="serotiny")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Hydra configs packaged with serotiny (see README.md in this folder)."""

@@ -1,0 +1,86 @@
+"""Config helpers shared by the operations: normalising, flattening, hashing, redacting."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+# Configs written for the standalone `pytorch_lightning` package (the getting-started guide
+# uses them) name classes that live under `lightning.pytorch` in the unified package we
+# train with. Instances of the two are not interchangeable, so we point such targets at
+# the package the Trainer comes from.
+_TARGET_ALIASES = {"pytorch_lightning.": "lightning.pytorch."}
+_SECRET_KEY = re.compile(r"(password|passwd|secret|token|api[_-]?key|credential)", re.IGNORECASE)
+_URI_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
+REDACTED = "***"
+
+
+def normalize_targets(cfg: DictConfig) -> DictConfig:
+    """Return a copy of ``cfg`` where ``pytorch_lightning.*`` targets read ``lightning.pytorch.*``."""
+
+    def rewrite(node: Any) -> Any:
+        if isinstance(node, dict):
+            out = {key: rewrite(value) for key, value in node.items()}
+            target = out.get("_target_")
+            if isinstance(target, str):
+                for old, new in _TARGET_ALIASES.items():
+                    if target.startswith(old):
+                        out["_target_"] = new + target[len(old) :]
+            return out
+        if isinstance(node, list):
+            return [rewrite(value) for value in node]
+        return node
+
+    container = OmegaConf.to_container(cfg, resolve=True)
+    return OmegaConf.create(rewrite(container))
+
+
+def redact(value: Any, key: str = "") -> Any:
+    """Hide credentials: values under secret-looking keys, and ``user:pass@`` in URIs."""
+    if isinstance(value, Mapping):
+        return {k: redact(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact(v, key) for v in value]
+    if isinstance(value, str):
+        if _SECRET_KEY.search(key) and value:
+            return REDACTED
+        return _URI_CREDENTIALS.sub(rf"\g<scheme>{REDACTED}@", value)
+    return value
+
+
+def resolved_container(cfg: DictConfig | ListConfig) -> Any:
+    """The config as plain Python data, interpolations resolved and credentials redacted."""
+    return redact(OmegaConf.to_container(cfg, resolve=True))
+
+
+def flatten(data: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Yield ``(dotted.key, leaf)`` pairs, lists indexed by position (``a.0.b``)."""
+    if isinstance(data, Mapping):
+        if not data and prefix:
+            yield prefix, "{}"
+        for key, value in data.items():
+            yield from flatten(value, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(data, list | tuple):
+        if not data and prefix:
+            yield prefix, "[]"
+        for index, value in enumerate(data):
+            yield from flatten(value, f"{prefix}.{index}" if prefix else str(index))
+    else:
+        yield prefix, data
+
+
+def config_hash(data: Any) -> str:
+    """A stable SHA-256 of plain config data (key order does not matter)."""
+    text = json.dumps(data, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def differing_keys(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """The dotted keys whose values differ between two flattened configs."""
+    keys = set(old) | set(new)
+    return sorted(key for key in keys if str(old.get(key)) != str(new.get(key)))

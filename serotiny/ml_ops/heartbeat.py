@@ -1,0 +1,55 @@
+"""A background thread that keeps a RUNNING run's heartbeat fresh.
+
+Lightning marks a run failed only on a Python exception; a SIGKILL or an out-of-memory
+kill leaves it RUNNING forever. The heartbeat lets the next ``serotiny train`` with the
+same name tell a live run (refuse) from an abandoned one (resume).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from types import TracebackType
+from typing import Any
+
+from serotiny.ml_ops.run_state import HEARTBEAT_TAG, HOST_TAG, PID_TAG
+
+
+class Heartbeat:
+    """Context manager that tags the run with host and pid and beats every ``interval``."""
+
+    def __init__(self, client: Any, run_id: str, interval_seconds: float) -> None:
+        self.client = client
+        self.run_id = run_id
+        self.interval_seconds = interval_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat_until_stopped, daemon=True)
+
+    def beat(self) -> None:
+        """Record that the owning process is alive now."""
+        self.client.set_tag(self.run_id, HEARTBEAT_TAG, f"{time.time():.0f}")
+
+    def _beat_until_stopped(self) -> None:
+        while not self._stop.wait(self.interval_seconds):
+            try:
+                self.beat()
+            except Exception:  # noqa: BLE001 - a missed beat must never kill training
+                pass
+
+    def __enter__(self) -> Heartbeat:
+        self.client.set_tag(self.run_id, HOST_TAG, socket.gethostname())
+        self.client.set_tag(self.run_id, PID_TAG, str(os.getpid()))
+        self.beat()
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)

@@ -1,0 +1,91 @@
+"""Building the objects of a run from config, each checked for the type it must have."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import lightning.pytorch as pl
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import Callback
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from serotiny.errors import SerotinyUserError
+
+
+class ConfigTypeError(SerotinyUserError):
+    """A config section builds an object of the wrong kind."""
+
+
+def _build(section: str, cfg: Any, **kwargs: Any) -> Any:
+    if cfg is None:
+        raise ConfigTypeError(f"config section '{section}' is empty; set it or pick an option")
+    if isinstance(cfg, DictConfig | Mapping) and "_target_" not in cfg:
+        raise ConfigTypeError(f"config section '{section}' has no _target_ naming a class to build")
+    try:
+        return instantiate(cfg, **kwargs)
+    except InstantiationException as error:
+        message = " ".join(str(error).split())
+        raise ConfigTypeError(f"cannot build '{section}': {message}") from error
+
+
+def instantiate_model(cfg: DictConfig) -> pl.LightningModule:
+    """The LightningModule described by ``cfg``."""
+    model = _build("model", cfg)
+    if not isinstance(model, pl.LightningModule):
+        raise ConfigTypeError(
+            f"config 'model' builds {type(model).__name__}, not a LightningModule "
+            f"(_target_: {cfg.get('_target_')})"
+        )
+    return model
+
+
+def instantiate_datamodule(cfg: DictConfig) -> pl.LightningDataModule:
+    """The LightningDataModule described by ``cfg``."""
+    datamodule = _build("data", cfg)
+    if not isinstance(datamodule, pl.LightningDataModule):
+        raise ConfigTypeError(
+            f"config 'data' builds {type(datamodule).__name__}, not a LightningDataModule "
+            f"(_target_: {cfg.get('_target_')})"
+        )
+    return datamodule
+
+
+def instantiate_callbacks(cfg: ListConfig | DictConfig | None) -> list[Callback]:
+    """Callbacks from a list of specs, or a mapping of name -> spec (either form is accepted)."""
+    if cfg is None:
+        return []
+    if isinstance(cfg, DictConfig | Mapping):
+        specs: Sequence[Any] = [value for value in cfg.values() if value is not None]
+        names = [str(key) for key, value in cfg.items() if value is not None]
+    elif isinstance(cfg, ListConfig | Sequence):
+        specs = list(cfg)
+        names = [str(index) for index in range(len(specs))]
+    else:
+        raise ConfigTypeError(f"'trainer.callbacks' must be a list or a mapping, got {cfg!r}")
+    callbacks = []
+    for name, spec in zip(names, specs, strict=True):
+        callback = _build(f"trainer.callbacks.{name}", spec)
+        if not isinstance(callback, Callback):
+            raise ConfigTypeError(
+                f"trainer.callbacks.{name} builds {type(callback).__name__}, not a Lightning "
+                f"Callback (_target_: {spec.get('_target_')})"
+            )
+        callbacks.append(callback)
+    return callbacks
+
+
+def instantiate_trainer(
+    cfg: DictConfig, callbacks: list[Callback], logger: Any, **overrides: Any
+) -> pl.Trainer:
+    """The Trainer from ``cfg`` (its ``callbacks`` key replaced by the built ``callbacks``)."""
+    options = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(options, dict)
+    options.pop("callbacks", None)
+    options.setdefault("_target_", "lightning.pytorch.Trainer")
+    options.update(overrides)
+    trainer = _build("trainer", OmegaConf.create(options), callbacks=callbacks, logger=logger)
+    if not isinstance(trainer, pl.Trainer):
+        raise ConfigTypeError(f"config 'trainer' builds {type(trainer).__name__}, not a Trainer")
+    return trainer
