@@ -11,7 +11,10 @@ from serotiny.errors import SerotinyUserError
 def template_dir() -> Path:
     """The cookiecutter template shipped with serotiny."""
     package_root = Path(__file__).resolve().parent
-    for candidate in (package_root / "project_template_data", package_root.parent / "project-template"):
+    for candidate in (
+        package_root / "project_template_data",
+        package_root.parent / "project-template",
+    ):
         if (candidate / "cookiecutter.json").is_file():
             return candidate
     raise SerotinyUserError(

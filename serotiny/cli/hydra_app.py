@@ -16,6 +16,7 @@ from pathlib import Path
 from serotiny.cli.errors import fail, show_tracebacks
 from serotiny.cli.overrides import check_composes
 from serotiny.cli.project import find_project
+from serotiny.errors import ProjectNotFoundError
 
 OPERATIONS = ("train", "test", "predict", "validate")
 PACKAGED_CONFIGS = "pkg://serotiny.config"
@@ -34,12 +35,11 @@ def split_arguments(arguments: list[str]) -> tuple[list[str], list[str]]:
         if pending_value:
             flags.append(argument)
             pending_value = False
-        elif argument.startswith("-") and not argument.startswith("--") or argument in (
-            _HELP_FLAGS | {"--multirun", "--resolve", "--run"}
-        ):
-            flags.append(argument)
-            pending_value = argument in _FLAGS_WITH_VALUE
-        elif argument.startswith("--"):
+        elif (
+            argument.startswith("-")
+            and not argument.startswith("--")
+            or argument in (_HELP_FLAGS | {"--multirun", "--resolve", "--run"})
+        ) or argument.startswith("--"):
             flags.append(argument)
             pending_value = argument in _FLAGS_WITH_VALUE
         else:
@@ -83,7 +83,7 @@ def resolve_config_dir(arguments: list[str]) -> tuple[Path, Path]:
             fail(f"--config-dir {config_dir} is not a folder")
         try:
             root = find_project(config_dir).root
-        except Exception:  # noqa: BLE001 - a bare config dir outside any project is fine
+        except ProjectNotFoundError:  # a bare config dir outside any project is fine
             root = Path.cwd().resolve()
         return config_dir, root
     project = find_project()

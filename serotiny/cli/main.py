@@ -74,6 +74,13 @@ COMMANDS = {
 HYDRA_COMMANDS = ("train", "test", "predict", "validate")
 
 
+def usage() -> str:
+    """The top-level help text (fire's rendering of :data:`COMMANDS`), for stdout."""
+    from fire import helptext, trace
+
+    return helptext.HelpText(COMMANDS, trace.FireTrace(COMMANDS, name="serotiny"))
+
+
 def _run_operation(operation: str, arguments: list[str]) -> None:
     from serotiny.cli.hydra_app import run_operation
 
@@ -89,6 +96,9 @@ def main(argv: list[str] | None = None) -> None:
     with user_errors_exit_cleanly():
         if arguments and arguments[0] in HYDRA_COMMANDS:
             _run_operation(arguments[0], arguments[1:])
+            return
+        if arguments in ([], ["--help"], ["-h"], ["help"]):
+            print(usage())
             return
         import fire
 

@@ -37,7 +37,7 @@ def _first_value_of_sweeps(overrides: list[str]) -> list[str]:
             continue
         try:
             first = next(iter(override.sweep_string_iterator()))
-        except Exception:  # noqa: BLE001 - intervals etc. have no first value: skip the check
+        except Exception:  # intervals etc. have no first value: skip the check
             continue
         single.append(f"{override.get_key_element()}={first}")
     return single
@@ -60,7 +60,9 @@ def check_composes(config_dir: Path, config_name: str, overrides: list[str]) -> 
 
         head = one_line(str(error).split("Available options", 1)[0])
         options = ", ".join(sorted(error.options or [])) or "none"
-        raise ConfigError(f"{head} (config dir {config_dir}); available options: {options}") from error
+        raise ConfigError(
+            f"{head} (config dir {config_dir}); available options: {options}"
+        ) from error
     except (HydraException, OmegaConfBaseException) as error:
         cause = error.__cause__
         detail = ""

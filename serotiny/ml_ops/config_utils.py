@@ -21,7 +21,10 @@ REDACTED = "***"
 
 
 def normalize_targets(cfg: DictConfig) -> DictConfig:
-    """Return a copy of ``cfg`` where ``pytorch_lightning.*`` targets read ``lightning.pytorch.*``."""
+    """A resolved copy of ``cfg``: ``pytorch_lightning.X`` targets become ``lightning.pytorch.X``.
+
+    Returns a new config; ``cfg`` itself is left as it was.
+    """
 
     def rewrite(node: Any) -> Any:
         if isinstance(node, dict):

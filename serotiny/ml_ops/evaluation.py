@@ -45,14 +45,14 @@ def open_trained_run(cfg: DictConfig, extra_callbacks: list[Any] | None = None) 
     tracking = cfg.mlflow
     run_name = tracking.get("run_name")
     if not run_name:
-        raise RunLookupError(
-            "which run? give the trained run's name with ++mlflow.run_name=NAME"
-        )
+        raise RunLookupError("which run? give the trained run's name with ++mlflow.run_name=NAME")
     client = mlflow_utils.connect(str(tracking.tracking_uri))
     experiment_name = str(tracking.get("experiment_name") or "default")
     run = mlflow_utils.get_run_by_name(client, experiment_name, str(run_name))
     if run.info.status != "FINISHED":
-        log.warning("run '%s' is %s, not FINISHED: using its latest checkpoint", run_name, run.info.status)
+        log.warning(
+            "run '%s' is %s, not FINISHED: using its latest checkpoint", run_name, run.info.status
+        )
     datamodule = instantiate_datamodule(cfg.data)
     if hasattr(datamodule, "validate"):
         datamodule.validate()

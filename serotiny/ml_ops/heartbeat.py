@@ -7,6 +7,7 @@ same name tell a live run (refuse) from an abandoned one (resume).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -33,10 +34,9 @@ class Heartbeat:
 
     def _beat_until_stopped(self) -> None:
         while not self._stop.wait(self.interval_seconds):
-            try:
+            # A missed beat must never kill training; the next one will do.
+            with contextlib.suppress(Exception):
                 self.beat()
-            except Exception:  # noqa: BLE001 - a missed beat must never kill training
-                pass
 
     def __enter__(self) -> Heartbeat:
         self.client.set_tag(self.run_id, HOST_TAG, socket.gethostname())

@@ -6,6 +6,7 @@ run by name with a single ``search_runs`` query rather than listing every run.
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,8 @@ CHECKPOINT_NAMES = ("best", "last")
 
 def connect(tracking_uri: str) -> MlflowClient:
     """An MLflow client on ``tracking_uri`` (``sqlite:///...`` or ``http(s)://...``)."""
+    # Progress bars for single small artifacts only clutter the CLI's output.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     from mlflow import MlflowClient
 
     return MlflowClient(tracking_uri=tracking_uri)
@@ -92,8 +95,8 @@ def get_run_by_name(client: MlflowClient, experiment_name: str, run_name: str) -
     experiment = client.get_experiment_by_name(experiment_name)
     if experiment is None:
         raise RunLookupError(
-            f"no MLflow experiment named '{experiment_name}' at {redacted_uri(client)}; "
-            "check ++mlflow.experiment_name"
+            f"no run named '{run_name}': there is no MLflow experiment '{experiment_name}' at "
+            f"{redacted_uri(client)}; check ++mlflow.experiment_name and ++mlflow.tracking_uri"
         )
     runs = find_runs_by_name(client, experiment.experiment_id, run_name)
     if not runs:
@@ -171,7 +174,9 @@ def load_checkpoint_state(path: Path) -> dict[str, Any]:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def build_model_from_run(client: MlflowClient, run_id: str, checkpoint: str = "best") -> pl.LightningModule:
+def build_model_from_run(
+    client: MlflowClient, run_id: str, checkpoint: str = "best"
+) -> pl.LightningModule:
     """Rebuild the run's LightningModule from its stored config and load its weights."""
     from hydra.utils import instantiate
 
@@ -197,9 +202,7 @@ def resolve_run_id(
             if run_name is None and experiment_name is not None:
                 # Allow passing a run *name* positionally together with an experiment.
                 return get_run_by_name(client, experiment_name, run_id).info.run_id
-            raise RunLookupError(
-                f"no run with id '{run_id}' at {redacted_uri(client)}"
-            ) from error
+            raise RunLookupError(f"no run with id '{run_id}' at {redacted_uri(client)}") from error
     if run_name and experiment_name:
         return get_run_by_name(client, experiment_name, run_name).info.run_id
     raise RunLookupError("give a run_id, or a run_name together with an experiment_name")

@@ -25,7 +25,25 @@ def output_dir() -> Path:
 
 def prepare_config(cfg: DictConfig) -> DictConfig:
     """Resolve interpolations (once, in the job) and normalise ``_target_`` names."""
+    tidy_logging()
     return normalize_targets(cfg)
+
+
+def tidy_logging() -> None:
+    """Let Lightning's messages go through the job's logging once, not twice.
+
+    Lightning gives its loggers a console handler of their own when it is imported; under
+    Hydra, which already configured the root logger, every message would print twice.
+    """
+    root = logging.getLogger()
+    if not root.handlers:
+        return
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            if type(handler) is logging.StreamHandler:
+                logger.removeHandler(handler)
+        logger.propagate = True
 
 
 def print_config_tree(cfg: DictConfig) -> None:

@@ -33,7 +33,7 @@ class RunOwnedMLFlowLogger(MLFlowLogger):
     uploaded the final checkpoints; and it cannot tell a SIGTERM from a crash.
     """
 
-    def finalize(self, status: str = "success") -> None:  # noqa: ARG002 - see class doc
+    def finalize(self, status: str = "success") -> None:  # status: see the class doc
         return
 
 
@@ -42,11 +42,11 @@ def _resume_checkpoint(run: TrackedRun, folder: Path) -> Path | None:
     for which in ("last", "best"):
         try:
             path = download_checkpoint(run.client, run.run_id, which, folder / which)
-        except Exception:  # noqa: BLE001 - no checkpoint of this kind: try the next
+        except Exception:  # no checkpoint of this kind: try the next
             continue
         try:
             load_checkpoint_state(path)
-        except Exception as error:  # noqa: BLE001 - unreadable: fall back to the other
+        except Exception as error:  # unreadable: fall back to the other
             log.warning("checkpoint %s of run %s is unreadable (%s)", which, run.run_id, error)
             continue
         return path
@@ -119,14 +119,14 @@ def train(cfg: DictConfig) -> float | None:
                     mode=checkpoint_cfg.get("mode", "min"),
                 )
             )
-        trainer = instantiate_trainer(
-            cfg.trainer, callbacks, logger, default_root_dir=str(folder)
-        )
+        trainer = instantiate_trainer(cfg.trainer, callbacks, logger, default_root_dir=str(folder))
     except BaseException:
         run.client.set_terminated(run.run_id, "FAILED")
         raise
 
-    with Heartbeat(run.client, run.run_id, float(cfg.get("resume", {}).get("heartbeat_seconds", 30))):
+    with Heartbeat(
+        run.client, run.run_id, float(cfg.get("resume", {}).get("heartbeat_seconds", 30))
+    ):
         try:
             trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
         except (KeyboardInterrupt, SystemExit):

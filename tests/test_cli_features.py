@@ -1,0 +1,90 @@
+"""Hydra features through the serotiny CLI: multirun, experiment configs, custom classes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cli_helpers import tracking_uri
+from mlflow import MlflowClient
+
+pytestmark = pytest.mark.slow
+
+
+def runs_by_name(project: Path, experiment: str = "default") -> dict[str, object]:
+    client = MlflowClient(tracking_uri=tracking_uri(project))
+    found = client.get_experiment_by_name(experiment)
+    assert found is not None
+    return {run.info.run_name: run for run in client.search_runs([found.experiment_id])}
+
+
+def test_multirun_with_interpolated_run_names(cli, project: Path) -> None:
+    result = cli(
+        "train",
+        "--multirun",
+        "seed=1,2",
+        "++mlflow.run_name=sweep_${seed}",
+        "++trainer.max_epochs=1",
+    )
+    assert result.returncode == 0, result.output
+    runs = runs_by_name(project)
+    assert set(runs) == {"sweep_1", "sweep_2"}
+    assert {run.data.params["seed"] for run in runs.values()} == {"1", "2"}
+    assert all(run.info.status == "FINISHED" for run in runs.values())
+
+
+def test_experiment_config_overrides_groups_and_values(cli, project: Path) -> None:
+    result = cli("train", "experiment=example", "++mlflow.run_name=exp", "++trainer.max_epochs=1")
+    assert result.returncode == 0, result.output
+    run = runs_by_name(project, "example")["exp"]
+    assert run.data.params["model.optimizer.lr"] == "0.005"
+
+
+def test_seed_style_callbacks_and_a_project_model(cli, project: Path) -> None:
+    # The getting-started guide's callback list, verbatim in form: a pytorch_lightning
+    # target and a class from the project's own package.
+    callbacks = project / PACKAGE_CONFIG / "trainer" / "callbacks" / "guide.yaml"
+    callbacks.write_text(
+        "- _target_: pytorch_lightning.callbacks.EarlyStopping\n"
+        "  monitor: val_loss\n"
+        "  patience: 5\n"
+        "  min_delta: 0.1\n"
+        "\n"
+        "- _target_: a_tiny_project.callbacks.PrintEpoch\n"
+        "  prefix: finished epoch\n"
+    )
+    result = cli(
+        "train",
+        "model=linear",
+        "trainer/callbacks=guide",
+        "++seed=1337",
+        "++trainer.max_epochs=2",
+        "++trainer.enable_checkpointing=True",
+        "++mlflow.run_name=guide",
+    )
+    assert result.returncode == 0, result.output
+    assert "finished epoch 1 done" in result.stdout
+    run = runs_by_name(project)["guide"]
+    assert run.data.params["model._target_"] == "a_tiny_project.models.LinearClassifier"
+    assert run.info.status == "FINISHED"
+
+
+def test_validate_checks_the_manifest(cli, project: Path) -> None:
+    ok = cli("validate")
+    assert ok.returncode == 0, ok.output
+    manifest = project / "data" / "manifest.csv"
+    lines = manifest.read_text().splitlines()
+    lines[5] = (
+        lines[5]
+        .replace(",train,", ",trian,")
+        .replace(",valid,", ",trian,")
+        .replace(",test,", ",trian,")
+    )
+    manifest.write_text("\n".join(lines) + "\n")
+    bad = cli("validate")
+    assert bad.returncode == 2, bad.output
+    assert "trian" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+PACKAGE_CONFIG = Path("a_tiny_project") / "config"

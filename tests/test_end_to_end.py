@@ -1,0 +1,141 @@
+"""`serotiny train`, `test` and `predict` as a user runs them, in a generated project."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from cli_helpers import PACKAGE, CliResult, cli_env, run_cli, tracking_uri
+from mlflow import MlflowClient
+
+pytestmark = pytest.mark.slow
+EPOCHS = 4
+
+
+class TrainedProject:
+    """A project in which one run, 'first', has been trained, tested and predicted."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.client = MlflowClient(tracking_uri=tracking_uri(root))
+        self.results: dict[str, CliResult] = {}
+
+    def cli(self, *args: str) -> CliResult:
+        return run_cli(*args, cwd=self.root, project=self.root)
+
+    @property
+    def run(self):  # type: ignore[no-untyped-def]
+        experiment = self.client.get_experiment_by_name("default")
+        runs = self.client.search_runs([experiment.experiment_id])
+        assert len(runs) == 1, [r.info.run_name for r in runs]
+        return runs[0]
+
+
+@pytest.fixture(scope="module")
+def trained(rendered_template: Path, tmp_path_factory: pytest.TempPathFactory) -> TrainedProject:
+    root = tmp_path_factory.mktemp("e2e") / PACKAGE
+    shutil.copytree(rendered_template, root)
+    project = TrainedProject(root)
+    for operation in ("train", "test", "predict"):
+        result = project.cli(operation, "++mlflow.run_name=first", f"++trainer.max_epochs={EPOCHS}")
+        assert result.returncode == 0, result.output
+        project.results[operation] = result
+    return project
+
+
+def test_training_is_tracked_in_one_finished_run(trained: TrainedProject) -> None:
+    run = trained.run
+    assert run.info.run_name == "first"
+    assert run.info.status == "FINISHED"
+    params = run.data.params
+    assert params["model._target_"] == "serotiny.models.BasicModel"
+    assert params["trainer.max_epochs"] == str(EPOCHS)
+    assert params["data.batch_size"] == "32"
+    history = trained.client.get_metric_history(run.info.run_id, "val_loss")
+    assert len(history) == EPOCHS
+    steps = [metric.step for metric in history]
+    assert steps == sorted(steps) and len(set(steps)) == EPOCHS
+
+
+def test_resolved_config_and_checkpoints_are_artifacts(trained: TrainedProject) -> None:
+    run_id = trained.run.info.run_id
+    config = Path(trained.client.download_artifacts(run_id, "config/train.yaml"))
+    text = config.read_text()
+    assert "serotiny.models.BasicModel" in text
+    assert "${" not in text  # resolved, not interpolations
+    names = {a.path for a in trained.client.list_artifacts(run_id, "checkpoints")}
+    assert names == {"checkpoints/best.ckpt", "checkpoints/last.ckpt"}
+
+
+def test_artifacts_live_next_to_the_sqlite_store(trained: TrainedProject) -> None:
+    artifact_uri = trained.run.info.artifact_uri
+    assert artifact_uri.startswith((trained.root / "mlartifacts").as_uri())
+    assert not (trained.root / "mlruns").exists()
+
+
+def test_test_metrics_are_logged_to_the_run(trained: TrainedProject) -> None:
+    metrics = trained.run.data.metrics
+    assert "test_loss" in metrics
+    # The demo data is three well separated blobs: a trained MLP gets most of them.
+    assert metrics["test_accuracy"] > 0.8
+
+
+def test_predictions_cover_every_manifest_row_by_id(trained: TrainedProject) -> None:
+    run_id = trained.run.info.run_id
+    path = trained.client.download_artifacts(run_id, "predictions/predictions.parquet")
+    predictions = pd.read_parquet(path)
+    manifest = pd.read_csv(trained.root / "data" / "manifest.csv")
+    assert len(predictions) == len(manifest)
+    assert set(predictions["id"]) == set(manifest["id"])
+    assert {"prediction", "probability_0", "probability_1", "probability_2"} <= set(
+        predictions.columns
+    )
+    merged = manifest.merge(predictions, on="id")
+    assert (merged["prediction"] == merged["label"]).mean() > 0.8
+
+
+def test_a_finished_run_is_not_trained_twice(trained: TrainedProject) -> None:
+    before = trained.run
+    result = trained.cli("train", "++mlflow.run_name=first", f"++trainer.max_epochs={EPOCHS}")
+    assert result.returncode == 0, result.output
+    assert "already finished" in result.output
+    after = trained.run  # still exactly one run
+    assert after.info.run_id == before.info.run_id
+    history = trained.client.get_metric_history(after.info.run_id, "val_loss")
+    assert len(history) == EPOCHS
+
+
+def test_notebook_loading_in_a_fresh_process(trained: TrainedProject, tmp_path: Path) -> None:
+    run_id = trained.run.info.run_id
+    uri = tracking_uri(trained.root)
+    code = f"""
+import json, torch, pandas as pd
+from serotiny.ml_ops.mlflow_utils import load_model_from_checkpoint
+model = load_model_from_checkpoint({uri!r}, {run_id!r})
+by_name = load_model_from_checkpoint({uri!r}, run_name="first", experiment_name="default")
+manifest = pd.read_csv({str(trained.root / "data" / "manifest.csv")!r})
+x = torch.tensor(manifest.filter(like="feature_").to_numpy(), dtype=torch.float32)
+with torch.no_grad():
+    out = model.predict_step({{"x": x}}, 0)["prediction"].tolist()
+    same = torch.equal(by_name.predict_step({{"x": x}}, 0)["prediction"], torch.tensor(out))
+print(json.dumps({{"type": type(model).__name__, "ids": manifest["id"].tolist(),
+                  "pred": out, "same": same}}))
+"""
+    # Run away from the project: the run alone must hold what is needed.
+    completed = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=cli_env(), capture_output=True, text=True
+    )
+    assert completed.returncode == 0, completed.stderr
+    loaded = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert loaded["type"] == "BasicModel"
+    assert loaded["same"] is True
+    predictions = pd.read_parquet(
+        trained.client.download_artifacts(run_id, "predictions/predictions.parquet")
+    ).set_index("id")
+    expected = predictions.loc[loaded["ids"], "prediction"].tolist()
+    assert loaded["pred"] == expected

@@ -1,0 +1,98 @@
+"""Against a real `mlflow server` on 127.0.0.1, everything works as on the SQLite default."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from cli_helpers import cli_env
+from mlflow import MlflowClient
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def mlflow_server(tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    store = tmp_path / "server"
+    store.mkdir()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{store / 'mlflow.db'}",
+            "--artifacts-destination",
+            str(store / "artifacts"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        env=cli_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    uri = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if process.poll() is not None or time.time() > deadline:
+                pytest.fail("mlflow server did not start")
+            time.sleep(0.5)
+        yield uri
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_train_test_predict_and_load_through_a_server(
+    cli, project: Path, mlflow_server: str
+) -> None:
+    common = ("++mlflow.run_name=remote", f"++mlflow.tracking_uri={mlflow_server}")
+    for operation in ("train", "test", "predict"):
+        result = cli(operation, *common, "++trainer.max_epochs=2")
+        assert result.returncode == 0, result.output
+    assert not (project / "mlruns.db").exists()  # nothing went to the embedded store
+    client = MlflowClient(tracking_uri=mlflow_server)
+    experiment = client.get_experiment_by_name("default")
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.status == "FINISHED"
+    assert "test_loss" in run.data.metrics
+    assert len(client.get_metric_history(run.info.run_id, "val_loss")) == 2
+    names = {a.path for a in client.list_artifacts(run.info.run_id, "checkpoints")}
+    assert names == {"checkpoints/best.ckpt", "checkpoints/last.ckpt"}
+    predictions = pd.read_parquet(
+        client.download_artifacts(run.info.run_id, "predictions/predictions.parquet")
+    )
+    assert len(predictions) == 300
+
+    from serotiny.ml_ops.mlflow_utils import load_model_from_checkpoint
+
+    model = load_model_from_checkpoint(mlflow_server, run.info.run_id)
+    assert type(model).__name__ == "BasicModel"
+    again = cli("train", *common, "++trainer.max_epochs=2")
+    assert again.returncode == 0 and "already finished" in again.output
