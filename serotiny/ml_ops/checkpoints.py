@@ -1,9 +1,15 @@
-"""Checkpoints that are written atomically and stored in the MLflow run.
+"""Checkpoints that are complete, atomic, and stored in the MLflow run.
 
-Each save goes to a temporary file first and is renamed into place, so a crash mid-write
-never leaves a truncated ``last.ckpt``; then it is uploaded to the run under
-``checkpoints/`` as ``best.ckpt`` / ``last.ckpt``, which is where resume, ``serotiny test``
-and ``load_model_from_checkpoint`` look for it.
+* **When**: at the start of every epoch after the first, and when training ends, rather
+  than at the end of an epoch as Lightning's ``ModelCheckpoint`` does. At those points the
+  previous epoch is wholly done: its train metrics are logged, schedulers stepped and loop
+  progress counted, so resuming from the checkpoint continues exactly where an
+  uninterrupted run would be. A SIGTERM (or a first Ctrl-C, see ``train.py``) also saves a
+  ``last`` checkpoint at the batch boundary where training stopped.
+* **How**: each file is written to a temporary name and renamed into place, so a crash
+  mid-write never leaves a truncated checkpoint; then it is uploaded to the run under
+  ``checkpoints/`` as ``best.ckpt`` / ``last.ckpt``, and only then are the metrics logged
+  since the previous checkpoint committed (see ``run_logger.py``).
 """
 
 from __future__ import annotations
@@ -15,8 +21,43 @@ from weakref import proxy
 
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from serotiny.ml_ops.mlflow_utils import CHECKPOINT_ARTIFACT_DIR
+
+
+def _zero_current_counters(progress: Any) -> None:
+    if isinstance(progress, dict):
+        for key, value in progress.items():
+            if key == "current" and isinstance(value, dict):
+                for counter in value:
+                    value[counter] = 0
+            else:
+                _zero_current_counters(value)
+
+
+def start_new_epoch_in_loop_state(fit_loop_state: dict[str, Any]) -> None:
+    """Make a checkpoint taken at an epoch's start look as Lightning's loops do then.
+
+    At ``on_train_epoch_start`` Lightning has not yet reset the per-epoch ("current")
+    batch counters; they still count the previous epoch, so a resume would take the new
+    epoch as already run. Lightning resets them, and the per-epoch validation total, as the
+    epoch's first step; we store the checkpoint as it will be after that reset. Lightning
+    also adds one to the logging step counter when it restarts (it assumes checkpoints are
+    taken before the last batch's increment), so the stored counter is one less.
+    """
+    counters = fit_loop_state.get("epoch_loop.state_dict", {})
+    if "_batches_that_stepped" in counters:
+        counters["_batches_that_stepped"] -= 1
+    for key, value in fit_loop_state.items():
+        if not key.startswith("epoch_loop."):
+            continue
+        if key == "epoch_loop.val_loop.batch_progress":
+            for counter in value.get("total", {}):
+                value["total"][counter] = 0
+        _zero_current_counters(value)
+        if isinstance(value, dict) and "is_last_batch" in value:
+            value["is_last_batch"] = False
 
 
 class MLflowModelCheckpoint(ModelCheckpoint):
@@ -56,15 +97,54 @@ class MLflowModelCheckpoint(ModelCheckpoint):
         self.tracking_uri = tracking_uri
         self.run_id = run_id
         self._client: Any = None
+        self._at_epoch_start = False
 
     @property
     def client(self) -> Any:
+        """The MLflow client, made on first use (the callback itself must stay picklable)."""
         if self._client is None:
             from mlflow import MlflowClient
 
             self._client = MlflowClient(tracking_uri=self.tracking_uri)
         return self._client
 
+    # -- when to save ---------------------------------------------------------------------
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        return  # saved at the next epoch's start instead, once the epoch is wholly done
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        return  # likewise
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.current_epoch > 0:
+            self._at_epoch_start = True
+            try:
+                self.save_epoch_boundary(trainer)
+            finally:
+                self._at_epoch_start = False
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.save_epoch_boundary(trainer)
+
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        # Lightning raises SIGTERMException only at a batch boundary, where the state is
+        # consistent; any other exception may have struck mid-step, so nothing is saved.
+        if isinstance(exception, SIGTERMException) and not self._should_skip_saving_checkpoint(
+            trainer
+        ):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+    def save_epoch_boundary(self, trainer: pl.Trainer) -> None:
+        """Save ``best`` (if improved) and ``last`` for the step training has reached."""
+        if self._should_skip_saving_checkpoint(trainer):
+            return
+        candidates = self._monitor_candidates(trainer)
+        self._save_topk_checkpoint(trainer, candidates)
+        self._save_last_checkpoint(trainer, candidates)
+
+    # -- how to save ------------------------------------------------------------------------
     def _save_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
         temporary = f"{filepath}.partial"
         trainer.save_checkpoint(temporary, self.save_weights_only)
@@ -74,6 +154,29 @@ class MLflowModelCheckpoint(ModelCheckpoint):
         self._last_global_step_saved = trainer.global_step
         self._last_checkpoint_saved = filepath
         if trainer.is_global_zero:
+            self.client.log_artifact(self.run_id, filepath, CHECKPOINT_ARTIFACT_DIR)
             for logger in trainer.loggers:
                 logger.after_save_checkpoint(proxy(self))
-            self.client.log_artifact(self.run_id, filepath, CHECKPOINT_ARTIFACT_DIR)
+
+    def _save_last_checkpoint(self, trainer: pl.Trainer, monitor_candidates: dict) -> None:
+        super()._save_last_checkpoint(trainer, monitor_candidates)
+        # last.ckpt is what a resume starts from: metrics up to here are now safe to keep.
+        if trainer.is_global_zero:
+            for logger in trainer.loggers:
+                commit = getattr(logger, "commit", None)
+                if commit is not None:
+                    commit()
+
+    # -- resume -----------------------------------------------------------------------------
+    def on_save_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        super().on_save_checkpoint(trainer, pl_module, checkpoint)
+        if self._at_epoch_start:
+            start_new_epoch_in_loop_state(checkpoint.get("loops", {}).get("fit_loop", {}))
+
+    def on_load_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        # The step we resume from is saved already: do not write it again at once.
+        self._last_global_step_saved = int(checkpoint.get("global_step", 0))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import tempfile
@@ -15,7 +16,14 @@ from omegaconf import DictConfig, OmegaConf
 
 from serotiny.errors import SerotinyUserError
 from serotiny.ml_ops import mlflow_utils
-from serotiny.ml_ops.config_utils import config_hash, differing_keys, flatten, resolved_container
+from serotiny.ml_ops.config_utils import (
+    config_hash,
+    differing_keys,
+    flatten,
+    redact,
+    resolved_container,
+)
+from serotiny.ml_ops.provenance import record_tags, reproducibility_record
 from serotiny.ml_ops.run_state import Action, Decision, decide
 
 log = logging.getLogger(__name__)
@@ -57,8 +65,12 @@ def generated_run_name(cfg: DictConfig) -> str:
 
 
 def log_new_run_contents(client: Any, run_id: str, cfg: DictConfig) -> None:
-    """Log flattened params and the resolved config artifact of a new run."""
+    """Log flattened params, the resolved config and the reproducibility record of a run."""
     container = resolved_container(cfg)
+    root = Path(str(cfg.get("paths", {}).get("root") or Path.cwd()))
+    record = reproducibility_record(cfg, root, config_hash(training_identity(cfg)))
+    for key, value in record_tags(record).items():
+        client.set_tag(run_id, key, value[:5000])
     params = [
         Param(key[:250], str(value)[:MLFLOW_PARAM_MAX_LENGTH])
         for key, value in flatten(container)
@@ -70,6 +82,9 @@ def log_new_run_contents(client: Any, run_id: str, cfg: DictConfig) -> None:
         path = Path(folder) / Path(mlflow_utils.CONFIG_ARTIFACT).name
         path.write_text(OmegaConf.to_yaml(OmegaConf.create(container)))
         client.log_artifact(run_id, str(path), str(Path(mlflow_utils.CONFIG_ARTIFACT).parent))
+        record_path = Path(folder) / "reproducibility.json"
+        record_path.write_text(json.dumps(redact(record), indent=2, sort_keys=True))
+        client.log_artifact(run_id, str(record_path))
 
 
 def check_config_drift(client: Any, run: Any, cfg: DictConfig, allow_change: bool) -> None:
@@ -94,6 +109,15 @@ def check_config_drift(client: Any, run: Any, cfg: DictConfig, allow_change: boo
     client.set_tag(run.info.run_id, CONFIG_HASH_TAG, new_hash)
 
 
+def set_aside_finished_run(client: Any, run: Any) -> str:
+    """Rename a finished run out of the way, so its name can be trained afresh."""
+    new_name = f"{run.info.run_name}-replaced-{time.strftime('%Y%m%d-%H%M%S')}"
+    client.set_tag(run.info.run_id, "mlflow.runName", new_name)
+    client.set_tag(run.info.run_id, "serotiny.replaced", "true")
+    log.info("renamed finished run %s to '%s' to train its name again", run.info.run_id, new_name)
+    return new_name
+
+
 def open_training_run(cfg: DictConfig) -> TrackedRun:
     """Find or create the run named in ``cfg.mlflow``, decided by the run-state table."""
     tracking = cfg.mlflow
@@ -108,6 +132,9 @@ def open_training_run(cfg: DictConfig) -> TrackedRun:
     stale_after = float(resume_cfg.get("stale_after_seconds", 90))
     runs = mlflow_utils.find_runs_by_name(client, experiment_id, run_name)
     decision = decide(runs, run_name, stale_after)
+    if decision.action is Action.SKIP and resume_cfg.get("retrain_finished", False):
+        set_aside_finished_run(client, decision.run)
+        decision = Decision(Action.START, reason="retrain_finished was asked for")
 
     if decision.action is Action.START:
         run = client.create_run(

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
-from lightning.pytorch.loggers import MLFlowLogger
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
 from serotiny.ml_ops.checkpoints import MLflowModelCheckpoint
@@ -19,26 +23,20 @@ from serotiny.ml_ops.instantiators import (
     instantiate_trainer,
 )
 from serotiny.ml_ops.mlflow_utils import download_checkpoint, load_checkpoint_state
+from serotiny.ml_ops.resume_state import RandomStateCheckpoint
 from serotiny.ml_ops.run_context import output_dir, prepare_config, print_config_tree
+from serotiny.ml_ops.run_logger import CheckpointCommittedMLFlowLogger
 from serotiny.ml_ops.run_state import Action
 from serotiny.ml_ops.tracking import TrackedRun, open_training_run
 
 log = logging.getLogger(__name__)
 
 
-class RunOwnedMLFlowLogger(MLFlowLogger):
-    """An MLFlowLogger that leaves the run's final status to serotiny.
+def resume_checkpoint(run: TrackedRun, folder: Path) -> Path | None:
+    """The run's newest checkpoint that loads, or None when it has none yet.
 
-    Lightning's logger marks the run FINISHED when ``fit`` returns, before serotiny has
-    uploaded the final checkpoints; and it cannot tell a SIGTERM from a crash.
+    ``last`` is newest; when it is unreadable, ``best`` (never newer) is the one before.
     """
-
-    def finalize(self, status: str = "success") -> None:  # status: see the class doc
-        return
-
-
-def _resume_checkpoint(run: TrackedRun, folder: Path) -> Path | None:
-    """The run's latest loadable checkpoint, or None when it has none yet."""
     for which in ("last", "best"):
         try:
             path = download_checkpoint(run.client, run.run_id, which, folder / which)
@@ -46,12 +44,38 @@ def _resume_checkpoint(run: TrackedRun, folder: Path) -> Path | None:
             continue
         try:
             load_checkpoint_state(path)
-        except Exception as error:  # unreadable: fall back to the other
+        except Exception as error:  # unreadable: fall back to the one before
             log.warning("checkpoint %s of run %s is unreadable (%s)", which, run.run_id, error)
             continue
         return path
     log.info("run %s has no usable checkpoint: training it from the start", run.run_id)
     return None
+
+
+@contextmanager
+def first_interrupt_stops_gracefully() -> Iterator[None]:
+    """Make a first Ctrl-C act like SIGTERM: stop at the next batch boundary and checkpoint.
+
+    Lightning turns SIGTERM into a clean stop between batches; a KeyboardInterrupt can land
+    in the middle of an optimizer step, where no consistent checkpoint exists. A second
+    Ctrl-C interrupts at once.
+    """
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_interrupt(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        log.warning("interrupted: stopping after this batch (Ctrl-C again to stop at once)")
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _monitored_value(trainer: pl.Trainer, monitor: str | None) -> float | None:
@@ -67,6 +91,32 @@ def _finished_value(run: TrackedRun, monitor: str | None) -> float | None:
     return float(value) if value is not None else None
 
 
+def _build_trainer(
+    cfg: DictConfig, run: TrackedRun, callbacks: list[Any], folder: Path
+) -> pl.Trainer:
+    checkpoint_cfg: Any = cfg.get("checkpoint") or {}
+    checkpointing = bool(cfg.trainer.get("enable_checkpointing", True))
+    logger = CheckpointCommittedMLFlowLogger(
+        buffered=checkpointing,
+        experiment_name=run.experiment_name,
+        tracking_uri=run.tracking_uri,
+        run_id=run.run_id,
+        log_model=False,
+    )
+    callbacks = [*callbacks, RandomStateCheckpoint()]
+    if checkpointing:
+        callbacks.append(
+            MLflowModelCheckpoint(
+                run.tracking_uri,
+                run.run_id,
+                dirpath=folder / "checkpoints",
+                monitor=checkpoint_cfg.get("monitor", "val_loss"),
+                mode=checkpoint_cfg.get("mode", "min"),
+            )
+        )
+    return instantiate_trainer(cfg.trainer, callbacks, logger, default_root_dir=str(folder))
+
+
 def train(cfg: DictConfig) -> float | None:
     """Train ``cfg.model`` on ``cfg.data`` with ``cfg.trainer``, tracked in ``cfg.mlflow``.
 
@@ -78,8 +128,7 @@ def train(cfg: DictConfig) -> float | None:
         print_config_tree(cfg)
     if cfg.get("seed") is not None:
         pl.seed_everything(int(cfg.seed), workers=True)
-    checkpoint_cfg: Any = cfg.get("checkpoint") or {}
-    monitor = checkpoint_cfg.get("monitor", "val_loss")
+    monitor = (cfg.get("checkpoint") or {}).get("monitor", "val_loss")
 
     # Build everything that can fail on bad input *before* a run exists in MLflow.
     model = instantiate_model(cfg.model)
@@ -92,7 +141,7 @@ def train(cfg: DictConfig) -> float | None:
     if run.decision.action is Action.SKIP:
         log.info(
             "run '%s' (%s) already finished: not training it again (choose a new "
-            "++mlflow.run_name to train another)",
+            "++mlflow.run_name, or add ++resume.retrain_finished=true to train it afresh)",
             run.run_name,
             run.run_id,
         )
@@ -102,40 +151,26 @@ def train(cfg: DictConfig) -> float | None:
     try:
         resume_from = None
         if run.decision.action is Action.RESUME:
-            resume_from = _resume_checkpoint(run, folder / "resume")
-        logger = RunOwnedMLFlowLogger(
-            experiment_name=run.experiment_name,
-            tracking_uri=run.tracking_uri,
-            run_id=run.run_id,
-            log_model=False,
-        )
-        if cfg.trainer.get("enable_checkpointing", True):
-            callbacks.append(
-                MLflowModelCheckpoint(
-                    run.tracking_uri,
-                    run.run_id,
-                    dirpath=folder / "checkpoints",
-                    monitor=monitor,
-                    mode=checkpoint_cfg.get("mode", "min"),
-                )
-            )
-        trainer = instantiate_trainer(cfg.trainer, callbacks, logger, default_root_dir=str(folder))
+            resume_from = resume_checkpoint(run, folder / "resume")
+        trainer = _build_trainer(cfg, run, callbacks, folder)
     except BaseException:
         run.client.set_terminated(run.run_id, "FAILED")
         raise
 
-    with Heartbeat(
-        run.client, run.run_id, float(cfg.get("resume", {}).get("heartbeat_seconds", 30))
-    ):
+    heartbeat_seconds = float((cfg.get("resume") or {}).get("heartbeat_seconds", 30))
+    with Heartbeat(run.client, run.run_id, heartbeat_seconds), first_interrupt_stops_gracefully():
         try:
             trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
-        except (KeyboardInterrupt, SystemExit):
+        except (KeyboardInterrupt, SystemExit) as stop:
             run.client.set_terminated(run.run_id, "KILLED")
-            log.warning("run '%s' interrupted; rerun the same command to resume", run.run_name)
+            log.warning("run '%s' stopped; rerun the same command to resume it", run.run_name)
+            if isinstance(stop, SIGTERMException):
+                # Lightning's SIGTERMException exits with status 0; a stop is not a success.
+                raise SystemExit(128 + signal.SIGTERM) from stop
             raise
         except BaseException:
             run.client.set_terminated(run.run_id, "FAILED")
-            log.error("run '%s' failed; rerun the same command to resume", run.run_name)
+            log.error("run '%s' failed; rerun the same command to resume it", run.run_name)
             raise
     run.client.set_terminated(run.run_id, "FINISHED")
     log.info("run '%s' (%s) finished", run.run_name, run.run_id)

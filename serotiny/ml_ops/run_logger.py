@@ -1,0 +1,55 @@
+"""The MLflow logger of a serotiny training run.
+
+Two differences from Lightning's ``MLFlowLogger``:
+
+* Metrics are committed together with checkpoints. They are buffered in memory and written
+  to MLflow right after each checkpoint reaches the run, so the stored history always ends
+  exactly where the latest checkpoint does. A crash loses only metrics that the resumed run
+  logs again, and the history never holds a step twice. (The MLflow UI therefore updates
+  once per checkpoint, i.e. once per epoch.)
+* It never sets the run's final status: serotiny does, after the final checkpoint is
+  uploaded, and it tells a SIGTERM (KILLED) from a crash (FAILED).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from lightning.pytorch.loggers import MLFlowLogger
+
+
+class CheckpointCommittedMLFlowLogger(MLFlowLogger):
+    """An ``MLFlowLogger`` whose metrics become durable with each checkpoint.
+
+    Args:
+        buffered: hold metrics until :meth:`commit` (True), or write them at once (False,
+            e.g. when checkpointing is disabled and there is nothing to commit with).
+        **kwargs: passed to ``MLFlowLogger``.
+    """
+
+    def __init__(self, buffered: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.buffered = buffered
+        self._pending: list[tuple[dict[str, float], int | None]] = []
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        if not self.buffered:
+            super().log_metrics(metrics, step)
+            return
+        self._pending.append((dict(metrics), step))
+
+    def commit(self) -> None:
+        """Write the buffered metrics to the run (call once a checkpoint is stored)."""
+        pending, self._pending = self._pending, []
+        for metrics, step in pending:
+            super().log_metrics(metrics, step)
+
+    def discard(self) -> None:
+        """Forget metrics logged since the last checkpoint (they will be logged again)."""
+        self._pending = []
+
+    def finalize(self, status: str = "success") -> None:
+        # The run's status is serotiny's to set; a successful end commits what is left.
+        if status == "success":
+            self.commit()
