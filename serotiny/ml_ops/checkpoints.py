@@ -98,6 +98,8 @@ class MLflowModelCheckpoint(ModelCheckpoint):
         self.run_id = run_id
         self._client: Any = None
         self._at_epoch_start = False
+        #: Save again at the first opportunity after resuming (see ``on_load_checkpoint``).
+        self.rewrite_after_resume = False
 
     @property
     def client(self) -> Any:
@@ -134,6 +136,15 @@ class MLflowModelCheckpoint(ModelCheckpoint):
         if isinstance(exception, SIGTERMException) and not self._should_skip_saving_checkpoint(
             trainer
         ):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+    def ensure_saved(self, trainer: pl.Trainer) -> None:
+        """Write ``last`` for the trainer's current state if the run does not hold it yet.
+
+        Resuming from a checkpoint of a run that had already reached its end trains nothing
+        and calls no hooks; a ``last`` that was unreadable would otherwise stay so.
+        """
+        if self.rewrite_after_resume and self._last_global_step_saved != trainer.global_step:
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
     def save_epoch_boundary(self, trainer: pl.Trainer) -> None:
@@ -178,5 +189,7 @@ class MLflowModelCheckpoint(ModelCheckpoint):
     def on_load_checkpoint(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
     ) -> None:
-        # The step we resume from is saved already: do not write it again at once.
-        self._last_global_step_saved = int(checkpoint.get("global_step", 0))
+        # The step we resume from is saved already: do not write it again at once, unless
+        # it came from a fallback (the newest checkpoint was unreadable and must be replaced).
+        if not self.rewrite_after_resume:
+            self._last_global_step_saved = int(checkpoint.get("global_step", 0))

@@ -32,11 +32,13 @@ from serotiny.ml_ops.tracking import TrackedRun, open_training_run
 log = logging.getLogger(__name__)
 
 
-def resume_checkpoint(run: TrackedRun, folder: Path) -> Path | None:
-    """The run's newest checkpoint that loads, or None when it has none yet.
+def resume_checkpoint(run: TrackedRun, folder: Path) -> tuple[Path | None, bool]:
+    """The run's newest checkpoint that loads (None when it has none yet), and whether it
+    is a fallback because a newer one was unreadable.
 
     ``last`` is newest; when it is unreadable, ``best`` (never newer) is the one before.
     """
+    fallback = False
     for which in ("last", "best"):
         try:
             path = download_checkpoint(run.client, run.run_id, which, folder / which)
@@ -45,11 +47,13 @@ def resume_checkpoint(run: TrackedRun, folder: Path) -> Path | None:
         try:
             load_checkpoint_state(path)
         except Exception as error:  # unreadable: fall back to the one before
-            log.warning("checkpoint %s of run %s is unreadable (%s)", which, run.run_id, error)
+            reason = str(error).splitlines()[0]
+            log.warning("checkpoint %s of run %s is unreadable (%s)", which, run.run_id, reason)
+            fallback = True
             continue
-        return path
+        return path, fallback
     log.info("run %s has no usable checkpoint: training it from the start", run.run_id)
-    return None
+    return None, fallback
 
 
 @contextmanager
@@ -92,7 +96,7 @@ def _finished_value(run: TrackedRun, monitor: str | None) -> float | None:
 
 
 def _build_trainer(
-    cfg: DictConfig, run: TrackedRun, callbacks: list[Any], folder: Path
+    cfg: DictConfig, run: TrackedRun, callbacks: list[Any], folder: Path, rewrite: bool
 ) -> pl.Trainer:
     checkpoint_cfg: Any = cfg.get("checkpoint") or {}
     checkpointing = bool(cfg.trainer.get("enable_checkpointing", True))
@@ -105,15 +109,15 @@ def _build_trainer(
     )
     callbacks = [*callbacks, RandomStateCheckpoint()]
     if checkpointing:
-        callbacks.append(
-            MLflowModelCheckpoint(
-                run.tracking_uri,
-                run.run_id,
-                dirpath=folder / "checkpoints",
-                monitor=checkpoint_cfg.get("monitor", "val_loss"),
-                mode=checkpoint_cfg.get("mode", "min"),
-            )
+        checkpoint = MLflowModelCheckpoint(
+            run.tracking_uri,
+            run.run_id,
+            dirpath=folder / "checkpoints",
+            monitor=checkpoint_cfg.get("monitor", "val_loss"),
+            mode=checkpoint_cfg.get("mode", "min"),
         )
+        checkpoint.rewrite_after_resume = rewrite
+        callbacks.append(checkpoint)
     return instantiate_trainer(cfg.trainer, callbacks, logger, default_root_dir=str(folder))
 
 
@@ -149,10 +153,10 @@ def train(cfg: DictConfig) -> float | None:
 
     folder = output_dir()
     try:
-        resume_from = None
+        resume_from, fell_back = None, False
         if run.decision.action is Action.RESUME:
-            resume_from = resume_checkpoint(run, folder / "resume")
-        trainer = _build_trainer(cfg, run, callbacks, folder)
+            resume_from, fell_back = resume_checkpoint(run, folder / "resume")
+        trainer = _build_trainer(cfg, run, callbacks, folder, rewrite=fell_back)
     except BaseException:
         run.client.set_terminated(run.run_id, "FAILED")
         raise
@@ -172,6 +176,10 @@ def train(cfg: DictConfig) -> float | None:
             run.client.set_terminated(run.run_id, "FAILED")
             log.error("run '%s' failed; rerun the same command to resume it", run.run_name)
             raise
+    if trainer.checkpoint_callback is not None and hasattr(
+        trainer.checkpoint_callback, "ensure_saved"
+    ):
+        trainer.checkpoint_callback.ensure_saved(trainer)
     run.client.set_terminated(run.run_id, "FINISHED")
     log.info("run '%s' (%s) finished", run.run_name, run.run_id)
     return _monitored_value(trainer, monitor)
