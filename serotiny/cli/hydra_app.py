@@ -21,6 +21,11 @@ from serotiny.errors import ProjectNotFoundError
 OPERATIONS = ("train", "test", "predict", "validate")
 PACKAGED_CONFIGS = "pkg://serotiny.config"
 PROJECT_ROOT_ENV = "SEROTINY_PROJECT_ROOT"
+# Lightning's DDP launcher re-executes this process once per extra rank, rebuilding the
+# command from sys.argv, which must then hold Hydra's arguments only. The operation and the
+# config folder travel to those ranks in the environment instead.
+OPERATION_ENV = "SEROTINY_OPERATION"
+CONFIG_DIR_ENV = "SEROTINY_CONFIG_DIR"
 _HELP_FLAGS = {"--help", "-h", "--hydra-help", "--shell-completion", "-sc", "--info", "-i"}
 _FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name"}
 _FLAGS_WITH_VALUE |= {"-cn", "--config-dir", "-cd", "--experimental-rerun"}
@@ -77,6 +82,8 @@ def with_packaged_search_path(overrides: list[str]) -> list[str]:
 def resolve_config_dir(arguments: list[str]) -> tuple[Path, Path]:
     """Return (config dir, project root) from ``--config-dir`` or the enclosing project."""
     explicit = pop_option(arguments, "--config-dir")
+    if explicit is None and is_relaunched_rank():
+        explicit = os.environ.get(CONFIG_DIR_ENV)
     if explicit is not None:
         config_dir = Path(explicit).expanduser().resolve()
         if not config_dir.is_dir():
@@ -88,6 +95,16 @@ def resolve_config_dir(arguments: list[str]) -> tuple[Path, Path]:
         return config_dir, root
     project = find_project()
     return project.config_dir, project.root
+
+
+def is_relaunched_rank() -> bool:
+    """Whether this process is an extra rank that Lightning started for a serotiny job."""
+    return bool(os.environ.get(OPERATION_ENV)) and int(os.environ.get("LOCAL_RANK", "0")) > 0
+
+
+def relaunched_operation() -> str | None:
+    """The operation an extra DDP rank must run, or None in an ordinary process."""
+    return os.environ.get(OPERATION_ENV) if is_relaunched_rank() else None
 
 
 def run_operation(operation: str, arguments: list[str]) -> None:
@@ -118,7 +135,11 @@ def run_operation(operation: str, arguments: list[str]) -> None:
 
             return run_ml_operation(operation, cfg)
 
-    sys.argv = [f"serotiny {operation}", *flags, *overrides, f"hydra.job.name={operation}"]
+    os.environ[OPERATION_ENV] = operation
+    os.environ[CONFIG_DIR_ENV] = str(config_dir)
+    if not any(o.startswith("hydra.job.name=") for o in overrides):
+        overrides.append(f"hydra.job.name={operation}")
+    sys.argv = [sys.argv[0], *flags, *overrides]
     if show_tracebacks():
         os.environ.setdefault("HYDRA_FULL_ERROR", "1")
     hydra.main(config_path=str(config_dir), config_name=config_name, version_base="1.3")(task)()

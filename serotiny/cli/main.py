@@ -94,6 +94,12 @@ def main(argv: list[str] | None = None) -> None:
         arguments.remove("--debug")
         os.environ["SEROTINY_DEBUG"] = "1"
     with user_errors_exit_cleanly():
+        from serotiny.cli.hydra_app import relaunched_operation
+
+        operation = relaunched_operation()
+        if operation is not None and (not arguments or arguments[0] not in COMMANDS):
+            _run_operation(operation, arguments)  # an extra DDP rank: see hydra_app
+            return
         if arguments and arguments[0] in HYDRA_COMMANDS:
             _run_operation(arguments[0], arguments[1:])
             return

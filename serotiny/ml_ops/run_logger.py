@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lightning.pytorch.loggers import MLFlowLogger
+from lightning.pytorch.utilities import rank_zero_only
 
 
 class CheckpointCommittedMLFlowLogger(MLFlowLogger):
@@ -33,12 +34,14 @@ class CheckpointCommittedMLFlowLogger(MLFlowLogger):
         self.buffered = buffered
         self._pending: list[tuple[dict[str, float], int | None]] = []
 
+    @rank_zero_only
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         if not self.buffered:
             super().log_metrics(metrics, step)
             return
         self._pending.append((dict(metrics), step))
 
+    @rank_zero_only
     def commit(self) -> None:
         """Write the buffered metrics to the run (call once a checkpoint is stored)."""
         pending, self._pending = self._pending, []

@@ -31,6 +31,32 @@ from serotiny.ml_ops.tracking import TrackedRun, open_training_run
 
 log = logging.getLogger(__name__)
 
+# Rank 0 opens the MLflow run; the extra ranks Lightning's DDP launcher starts inherit its
+# environment, and find the run and the checkpoint to resume from here.
+RUN_ID_ENV = "SEROTINY_RUN_ID"
+RESUME_CHECKPOINT_ENV = "SEROTINY_RESUME_CHECKPOINT"
+
+
+def is_extra_rank() -> bool:
+    """Whether this process is a DDP rank other than the one that owns the MLflow run."""
+    return int(os.environ.get("LOCAL_RANK", "0")) > 0 and bool(os.environ.get(RUN_ID_ENV))
+
+
+def joined_run(cfg: DictConfig) -> TrackedRun:
+    """The run rank 0 opened, as seen from an extra rank (which never changes its status)."""
+    from serotiny.ml_ops import mlflow_utils
+    from serotiny.ml_ops.run_state import Decision
+
+    tracking = cfg.mlflow
+    return TrackedRun(
+        client=mlflow_utils.connect(str(tracking.tracking_uri)),
+        tracking_uri=str(tracking.tracking_uri),
+        experiment_name=str(tracking.get("experiment_name") or "default"),
+        run_name=str(tracking.get("run_name")),
+        run_id=os.environ[RUN_ID_ENV],
+        decision=Decision(Action.RESUME),
+    )
+
 
 def resume_checkpoint(run: TrackedRun, folder: Path) -> tuple[Path | None, bool]:
     """The run's newest checkpoint that loads (None when it has none yet), and whether it
@@ -141,6 +167,14 @@ def train(cfg: DictConfig) -> float | None:
         datamodule.validate()
     callbacks = instantiate_callbacks(cfg.trainer.get("callbacks"))
 
+    if is_extra_rank():
+        run = joined_run(cfg)
+        trainer = _build_trainer(cfg, run, callbacks, output_dir(), rewrite=False)
+        trainer.fit(
+            model, datamodule=datamodule, ckpt_path=os.environ.get(RESUME_CHECKPOINT_ENV) or None
+        )
+        return _monitored_value(trainer, monitor)
+
     run = open_training_run(cfg)
     if run.decision.action is Action.SKIP:
         log.info(
@@ -157,6 +191,8 @@ def train(cfg: DictConfig) -> float | None:
         if run.decision.action is Action.RESUME:
             resume_from, fell_back = resume_checkpoint(run, folder / "resume")
         trainer = _build_trainer(cfg, run, callbacks, folder, rewrite=fell_back)
+        os.environ[RUN_ID_ENV] = run.run_id
+        os.environ[RESUME_CHECKPOINT_ENV] = str(resume_from or "")
     except BaseException:
         run.client.set_terminated(run.run_id, "FAILED")
         raise

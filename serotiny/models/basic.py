@@ -212,6 +212,7 @@ class BasicModel(pl.LightningModule):
             on_epoch=True,
             prog_bar=True,
             batch_size=batch_size,
+            sync_dist=True,  # one value across DDP ranks (a no-op on one process)
         )
         metrics = {"val": self.val_metrics, "test": self.test_metrics}.get(stage)
         if metrics is not None:

@@ -145,7 +145,12 @@ class TabularVAE(pl.LightningModule):
         kl = self.kl_divergence(mean, log_variance).mean()
         loss = reconstruction_loss + self.beta * kl
         # on_step=False keeps the names exactly as listed (no `_step`/`_epoch` suffixes).
-        options: dict[str, Any] = {"on_step": False, "on_epoch": True, "batch_size": x.shape[0]}
+        options: dict[str, Any] = {
+            "on_step": False,
+            "on_epoch": True,
+            "batch_size": x.shape[0],
+            "sync_dist": True,  # one value across DDP ranks (a no-op on one process)
+        }
         self.log(f"{stage}_loss", loss, prog_bar=True, **options)
         self.log(f"{stage}_reconstruction_loss", reconstruction_loss, **options)
         self.log(f"{stage}_kl_divergence", kl, **options)

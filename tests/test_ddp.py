@@ -1,0 +1,124 @@
+"""Distributed data parallel through Lightning (gloo on CPU), end to end through the CLI."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from cli_helpers import cli_env, run_cli, tracking_uri
+from mlflow import MlflowClient
+
+pytestmark = pytest.mark.slow
+EPOCHS = 3
+RECORDER = """
+import time
+from pathlib import Path
+
+import lightning.pytorch as pl
+
+
+class RecordIds(pl.Callback):
+    \"\"\"Writes the ids each rank trains on, one file per rank and epoch.\"\"\"
+
+    def __init__(self, folder: str, seconds: float = 0.0) -> None:
+        self.folder = Path(folder)
+        self.seconds = seconds
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        name = f"rank{trainer.global_rank}_epoch{trainer.current_epoch}.txt"
+        with (self.folder / name).open("a") as handle:
+            handle.writelines(f"{value}\\n" for value in batch["id"])
+        time.sleep(self.seconds)
+"""
+
+
+@pytest.fixture
+def ddp_project(project: Path, tmp_path: Path) -> Path:
+    (project / "a_tiny_project" / "recorder.py").write_text(RECORDER)
+    callbacks = project / "a_tiny_project" / "config" / "trainer" / "callbacks"
+    (callbacks / "record.yaml").write_text(
+        "- _target_: a_tiny_project.recorder.RecordIds\n"
+        f"  folder: {tmp_path / 'seen'}\n"
+        "  seconds: ${oc.decode:${oc.env:RECORD_SLEEP,0}}\n"
+    )
+    return project
+
+
+def ddp_arguments(name: str) -> list[str]:
+    return [
+        "train",
+        "trainer=ddp",
+        "trainer.devices=2",
+        "trainer.accelerator=cpu",
+        "trainer/callbacks=record",
+        f"++trainer.max_epochs={EPOCHS}",
+        f"++mlflow.run_name={name}",
+    ]
+
+
+def the_run(project: Path, name: str):  # type: ignore[no-untyped-def]
+    client = MlflowClient(tracking_uri=tracking_uri(project))
+    experiment = client.get_experiment_by_name("default")
+    runs = client.search_runs([experiment.experiment_id])
+    assert [r.info.run_name for r in runs] == [name]  # exactly one run, whatever the ranks
+    return client, runs[0]
+
+
+def test_two_ranks_make_one_run_and_shard_the_data(ddp_project: Path, tmp_path: Path) -> None:
+    result = run_cli(*ddp_arguments("ddp"), cwd=ddp_project, timeout=600)
+    assert result.returncode == 0, result.output
+    client, run = the_run(ddp_project, "ddp")
+    assert run.info.status == "FINISHED"
+    assert run.data.params["trainer.strategy"] == "ddp"
+    assert len(client.get_metric_history(run.info.run_id, "val_loss")) == EPOCHS
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert artifacts == {"checkpoints", "config", "reproducibility.json"}
+    assert len(client.list_artifacts(run.info.run_id, "config")) == 1
+    assert len(list((ddp_project / "outputs" / "train").iterdir())) == 1  # one folder, not two
+
+    manifest = pd.read_csv(ddp_project / "data" / "manifest.csv")
+    train_ids = set(manifest.loc[manifest["split"] == "train", "id"])
+    seen = tmp_path / "seen"
+    for epoch in range(EPOCHS):
+        per_rank = [(seen / f"rank{rank}_epoch{epoch}.txt").read_text().split() for rank in (0, 1)]
+        assert per_rank[0] and per_rank[1]
+        union = per_rank[0] + per_rank[1]
+        assert len(union) == len(set(union)), "a sample was seen twice in one epoch"
+        assert set(union) == train_ids
+
+
+def test_killed_ddp_job_resumes_on_rerun(ddp_project: Path) -> None:
+    env = cli_env(ddp_project, RECORD_SLEEP="0.1")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "serotiny", *ddp_arguments("ddp-crash")],
+        cwd=ddp_project,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.time() + 300
+    while not list((ddp_project / "mlartifacts").rglob("checkpoints/last.ckpt")):
+        assert process.poll() is None, "training ended before its first checkpoint"
+        assert time.time() < deadline
+        time.sleep(0.1)
+    os.killpg(process.pid, signal.SIGKILL)  # the launcher and its ranks, as a node crash would
+    process.wait(timeout=60)
+    client, interrupted = the_run(ddp_project, "ddp-crash")
+    assert interrupted.info.status == "RUNNING"
+
+    result = run_cli(*ddp_arguments("ddp-crash"), cwd=ddp_project, timeout=600, RECORD_SLEEP="0.1")
+    assert result.returncode == 0, result.output
+    assert "resuming run 'ddp-crash'" in result.output
+    client, run = the_run(ddp_project, "ddp-crash")
+    assert run.info.run_id == interrupted.info.run_id
+    assert run.info.status == "FINISHED"
+    steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_loss")]
+    assert len(steps) == EPOCHS and len(set(steps)) == EPOCHS
