@@ -29,6 +29,18 @@ def connect(tracking_uri: str) -> MlflowClient:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     from mlflow import MlflowClient
 
+    if tracking_uri.startswith("sqlite:///"):
+        # The first use of a SQLite store creates and migrates its schema. Two processes
+        # doing that at once (sweep jobs, DDP ranks, a notebook) corrupt each other's
+        # migration, so the first touch happens under a lock next to the database.
+        from filelock import FileLock
+
+        database = Path(tracking_uri[len("sqlite:///") :])
+        database.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(f"{database}.lock", timeout=300):
+            client = MlflowClient(tracking_uri=tracking_uri)
+            client.search_experiments(max_results=1)
+        return client
     return MlflowClient(tracking_uri=tracking_uri)
 
 

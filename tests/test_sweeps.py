@@ -1,0 +1,143 @@
+"""Sweeps, hyperparameter search, cluster launchers and debug configs through the CLI."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from cli_helpers import cli_env, run_cli, tracking_uri
+from mlflow import MlflowClient
+
+from serotiny.ml_ops.mlflow_utils import connect
+
+pytestmark = pytest.mark.slow
+SLOW_CALLBACK = """
+import time
+import lightning.pytorch as pl
+
+
+class SlowDown(pl.Callback):
+    def on_train_batch_end(self, *args, **kwargs) -> None:
+        time.sleep(0.05)
+"""
+
+
+def runs_in(project: Path, experiment: str) -> dict:
+    client = connect(tracking_uri(project))  # under the store's lock, as serotiny does
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return {}
+    return {run.info.run_name: run for run in client.search_runs([found.experiment_id])}
+
+
+def test_interrupted_sweep_skips_finished_jobs_and_resumes_the_rest(
+    project: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / "sweep.log"
+    (project / "a_tiny_project" / "slow.py").write_text(SLOW_CALLBACK)
+    (project / "a_tiny_project" / "config" / "trainer" / "callbacks" / "slow.yaml").write_text(
+        "- _target_: a_tiny_project.slow.SlowDown\n"
+    )
+    command = [
+        "train",
+        "--multirun",
+        "seed=1,2",
+        "trainer/callbacks=slow",
+        "++mlflow.run_name=sweep_${seed}",
+        "++trainer.max_epochs=5",
+    ]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "serotiny", *command],
+        cwd=project,
+        env=cli_env(project),
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    deadline = time.time() + 300
+    while True:  # wait until the second job has checkpointed, the first having finished
+        runs = runs_in(project, "default")
+        second = runs.get("sweep_2")
+        if second is not None:
+            names = {
+                a.path
+                for a in MlflowClient(tracking_uri(project)).list_artifacts(
+                    second.info.run_id, "checkpoints"
+                )
+            }
+            if "checkpoints/last.ckpt" in names:
+                break
+        assert process.poll() is None, log.read_text()[-3000:]
+        assert time.time() < deadline
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=60)
+    before = runs_in(project, "default")
+    assert before["sweep_1"].info.status == "FINISHED"
+    assert before["sweep_2"].info.status == "RUNNING"
+
+    again = run_cli(*command, cwd=project)
+    assert again.returncode == 0, again.output
+    assert "'sweep_1'" in again.output and "already finished" in again.output
+    assert "resuming run 'sweep_2'" in again.output
+    after = runs_in(project, "default")
+    assert set(after) == {"sweep_1", "sweep_2"}
+    for name in after:
+        assert after[name].info.run_id == before[name].info.run_id
+        assert after[name].info.status == "FINISHED"
+    client = MlflowClient(tracking_uri=tracking_uri(project))
+    for run in after.values():
+        assert len(client.get_metric_history(run.info.run_id, "val_loss")) == 5
+
+
+def test_optuna_search_returns_the_monitored_metric(cli, project: Path) -> None:
+    result = cli(
+        "train",
+        "--multirun",
+        "hparams_search=optuna",
+        "hydra.sweeper.n_trials=3",
+        "++trainer.max_epochs=2",
+    )
+    assert result.returncode == 0, result.output
+    runs = runs_in(project, "hparams_search")
+    assert len(runs) == 3
+    assert all(name.startswith("trial_") for name in runs)
+    (results_file,) = (project / "multirun").rglob("optimization_results.yaml")
+    results = yaml.safe_load(results_file.read_text())
+    best = min(run.data.metrics["val_loss"] for run in runs.values())
+    assert results["best_value"] == pytest.approx(best)
+    assert set(results["best_params"]) == {"model.optimizer.lr", "model.network.hidden_layers.0"}
+
+
+def test_submitit_local_launcher_runs_each_job(cli, project: Path) -> None:
+    result = cli(
+        "train",
+        "--multirun",
+        "hydra/launcher=local",
+        "seed=1,2",
+        "++mlflow.run_name=submitted_${seed}",
+        "++trainer.max_epochs=1",
+    )
+    assert result.returncode == 0, result.output
+    runs = runs_in(project, "default")
+    assert set(runs) == {"submitted_1", "submitted_2"}
+    assert all(run.info.status == "FINISHED" for run in runs.values())
+    assert list((project / "multirun").rglob(".submitit"))  # really went through submitit
+
+
+@pytest.mark.parametrize("debug", ["fast", "overfit", "limit", "profiler"])
+def test_debug_configs_run_apart_from_real_experiments(cli, project: Path, debug: str) -> None:
+    result = cli("train", f"debug={debug}", f"++mlflow.run_name=debug_{debug}")
+    assert result.returncode == 0, result.output
+    assert runs_in(project, "default") == {}
+    debug_runs = runs_in(project, "debug")
+    assert list(debug_runs) == [f"debug_{debug}"]
+    assert debug_runs[f"debug_{debug}"].info.status == "FINISHED"
+    if debug == "profiler":
+        assert "Profiler Report" in result.output
