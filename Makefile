@@ -29,5 +29,9 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/cli_overhead.py
 
+docs: $(STAMP)
+	$(BIN)/sphinx-build -W --keep-going -n -b html docs docs/_build/html
+	@echo "open docs/_build/html/index.html"
+
 clean:
 	rm -rf $(VENV) build *.egg-info demo-project

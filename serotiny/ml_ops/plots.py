@@ -37,8 +37,13 @@ def new_figure(figsize: tuple[float, float]) -> Figure:
     return figure
 
 
+def _as_numpy(values: Any) -> np.ndarray:
+    """A sequence, array or (CPU or GPU) tensor as a numpy array."""
+    return np.asarray(values.detach().cpu() if hasattr(values, "detach") else values)
+
+
 def _one_dimensional(name: str, values: Any) -> np.ndarray:
-    array = np.asarray(values.detach().cpu() if hasattr(values, "detach") else values)
+    array = _as_numpy(values)
     if array.ndim == 2 and array.shape[1] == 1:
         array = array[:, 0]
     if array.ndim != 1:
@@ -149,7 +154,8 @@ def scatter_figure(
     """Predicted against true values (regression), with the identity line ``y = x``.
 
     Args:
-        y_true: true values; any shape, flattened (e.g. ``(N, K)`` outputs give N*K points).
+        y_true: true values (a sequence, numpy array or tensor); any shape, flattened (e.g.
+            ``(N, K)`` outputs give N*K points).
         y_pred: predicted values, the same number as ``y_true``.
         figsize: the figure's size in inches.
         title: the title; by default the sample count, MAE and R².
@@ -158,8 +164,8 @@ def scatter_figure(
         The figure. ``figure.axes[0].collections[0].get_offsets()`` holds the points
         (true, predicted); ``figure.axes[0].lines[0]`` is the identity line.
     """
-    true = np.asarray(y_true, dtype=np.float64).reshape(-1)
-    predicted = np.asarray(y_pred, dtype=np.float64).reshape(-1)
+    true = _as_numpy(y_true).astype(np.float64).reshape(-1)
+    predicted = _as_numpy(y_pred).astype(np.float64).reshape(-1)
     if true.shape != predicted.shape:
         raise ValueError(f"y_true has {true.size} values but y_pred has {predicted.size}")
     figure = new_figure(figsize)

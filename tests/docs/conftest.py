@@ -1,0 +1,12 @@
+"""Fixtures for the documentation tests: pages followed once, in their own folders."""
+
+from __future__ import annotations
+
+import pytest
+from doc_runner import FollowedPage, follow
+
+
+@pytest.fixture(scope="session")
+def tabular_tutorial(tmp_path_factory: pytest.TempPathFactory) -> FollowedPage:
+    """docs/tutorials/tabular.md, followed once: its run 'wine' also feeds the notebook."""
+    return follow("tutorials/tabular.md", tmp_path_factory.mktemp("tabular"))

@@ -1,0 +1,150 @@
+"""The tutorials, followed command by command; then what they promise, checked in MLflow."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from cli_helpers import tracking_uri
+from doc_runner import FollowedPage, Reader, commands_of, follow, page_steps, run_id_in
+from mlflow import MlflowClient
+from PIL import Image
+
+from serotiny.ml_ops.mlflow_utils import connect, get_run_by_name
+
+pytestmark = pytest.mark.slow
+
+
+def client_of(project: Path) -> MlflowClient:
+    return connect(tracking_uri(project))
+
+
+def test_tabular_classification(tabular_tutorial: FollowedPage) -> None:
+    project = tabular_tutorial.project
+    client = client_of(project)
+    run = get_run_by_name(client, "default", "wine")
+    assert run.info.status == "FINISHED"
+    assert run.data.params["data.loaders.y._target_"] == ("serotiny.io.dataframe.loaders.LoadClass")
+    assert run.data.metrics["test_accuracy"] >= 0.9
+
+    manifest = pd.read_csv(project / "data" / "wine.csv")
+    assert len(manifest) == 178
+    assert manifest["split"].value_counts().to_dict() == {"train": 108, "valid": 35, "test": 35}
+    predictions = pd.read_parquet(
+        client.download_artifacts(run.info.run_id, "predictions/predictions.parquet")
+    )
+    # The columns the page lists, one row per manifest row, keyed by id.
+    assert list(predictions.columns) == [
+        "id",
+        "prediction",
+        "probability_0",
+        "probability_1",
+        "probability_2",
+        "target",
+    ]
+    assert sorted(predictions["id"]) == sorted(manifest["id"])
+    classes = ["class_0", "class_1", "class_2"]
+    merged = manifest.merge(predictions, on="id")
+    assert (merged["cultivar"].map(classes.index) == merged["target"]).all()
+    assert (merged["prediction"] == merged["target"]).mean() >= 0.9
+
+
+def test_image_classification_reaches_ninety_percent(tmp_path: Path) -> None:
+    page = follow("tutorials/images.md", tmp_path)
+    project = page.project
+    manifest = pd.read_csv(project / "data" / "digits.csv")
+    assert len(manifest) == 1797
+    with Image.open(project / "data" / manifest.loc[0, "path"]) as image:
+        assert (image.size, image.mode) == ((8, 8), "L")
+
+    run = get_run_by_name(client_of(project), "default", "digits")
+    assert run.info.status == "FINISHED"
+    assert run.data.params["model.network._target_"] == "serotiny.models.SmallCNN"
+    assert run.data.params["data.loaders.x._target_"] == "serotiny.io.dataframe.loaders.LoadImage"
+    # Logged by `serotiny test` on the 10% of digits held out for test.
+    assert run.data.metrics["test_accuracy"] >= 0.9
+
+
+def last_checkpoint_uploaded(project: Path) -> bool:
+    return any((project / "mlartifacts").glob("**/artifacts/checkpoints/last.ckpt"))
+
+
+def epochs_logged(project: Path) -> int:
+    """Validation epochs the run 'long' has logged so far.
+
+    The store is only read once a checkpoint shows the run is under way: a client opening
+    a store that does not exist yet would create it, racing the CLI's own migrations.
+    """
+    if not last_checkpoint_uploaded(project):
+        return 0
+    client = client_of(project)
+    experiment = client.get_experiment_by_name("default")
+    runs = client.search_runs([experiment.experiment_id], "tags.`mlflow.runName` = 'long'")
+    return len(client.get_metric_history(runs[0].info.run_id, "val_loss"))
+
+
+def test_restarting_a_killed_run(tmp_path: Path) -> None:
+    steps = page_steps("tutorials/restart.md")
+    commands = commands_of(steps)
+    trains = [command for command in commands if command.argv[:2] == ("serotiny", "train")]
+    # The page's promise: the very same command, three times.
+    assert len(trains) == 3 and len({command.argv for command in trains}) == 1
+    first = steps.index(trains[0])
+
+    reader = Reader(tmp_path)
+    reader.follow(steps[:first])
+    project = reader.cwd
+    process = reader.start(trains[0])
+    # Kill it halfway: once its first checkpoint and a couple of epochs are in MLflow.
+    deadline = time.monotonic() + 240
+    while process.poll() is None and epochs_logged(project) < 2:
+        assert time.monotonic() < deadline, "the run logged no epochs in time"
+        time.sleep(0.25)
+    assert process.poll() is None, (
+        "the run ended before it could be killed:\n" + (process.communicate()[0][-3000:])
+    )
+    os.kill(process.pid, signal.SIGKILL)
+    output = process.communicate(timeout=60)[0]
+    assert process.returncode == -signal.SIGKILL
+    reader.check(trains[0], 0, output)  # it printed what the page shows before dying
+    killed_id = run_id_in(output, "long")
+    client = client_of(project)
+    assert client.get_run(killed_id).info.status == "RUNNING"  # nobody could mark it
+    logged_before = client.get_metric_history(killed_id, "val_loss")
+    assert 2 <= len(logged_before) < 20
+
+    reader.follow(steps[first + 1 :])
+    resumed, skipped = reader.outcomes[-2:]
+    assert run_id_in(resumed.output, "long") == killed_id
+    assert run_id_in(skipped.output, "long") == killed_id
+
+    run = get_run_by_name(client, "default", "long")  # still exactly one run of that name
+    assert run.info.run_id == killed_id
+    assert run.info.status == "FINISHED"
+    # One value per epoch, steps going on from where the killed process stopped: the
+    # epochs it logged are kept, none is lost and none is logged twice.
+    steps_logged = [metric.step for metric in client.get_metric_history(killed_id, "val_loss")]
+    assert len(steps_logged) == len(set(steps_logged)) == 20
+    assert {metric.step for metric in logged_before} <= set(steps_logged)
+
+
+def test_sweep_names_each_run_after_its_values(tmp_path: Path) -> None:
+    page = follow("tutorials/sweeps.md", tmp_path)
+    client = client_of(page.project)
+    experiment = client.get_experiment_by_name("lr_sweep")
+    assert experiment is not None
+    runs = {run.info.run_name: run for run in client.search_runs([experiment.experiment_id])}
+    assert set(runs) == {
+        f"lr_{lr}-batch_{batch}" for lr in ("0.001", "0.01") for batch in ("16", "64")
+    }
+    for name, run in runs.items():
+        assert run.info.status == "FINISHED"
+        params = run.data.params
+        assert name == f"lr_{params['model.optimizer.lr']}-batch_{params['data.batch_size']}"
+        assert params["trainer.max_epochs"] == "3"
+    # Each job's Hydra output folder, as the page says.
+    assert len(list((page.project / "multirun" / "train").glob("*/[0-3]"))) == 4
