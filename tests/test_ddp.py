@@ -79,7 +79,7 @@ def test_two_ranks_make_one_run_and_shard_the_data(ddp_project: Path, tmp_path: 
     assert run.data.params["trainer.strategy"] == "ddp"
     assert len(client.get_metric_history(run.info.run_id, "val_loss")) == EPOCHS
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert artifacts == {"checkpoints", "config", "reproducibility.json"}
+    assert artifacts == {"checkpoints", "config", "plots", "reproducibility.json"}
     assert len(client.list_artifacts(run.info.run_id, "config")) == 1
     assert len(list((ddp_project / "outputs" / "train").iterdir())) == 1  # one folder, not two
 

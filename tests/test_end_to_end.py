@@ -99,6 +99,17 @@ def test_predictions_cover_every_manifest_row_by_id(trained: TrainedProject) -> 
     assert (merged["prediction"] == merged["label"]).mean() > 0.8
 
 
+def test_pictures_are_logged_beside_the_metrics(trained: TrainedProject, tmp_path: Path) -> None:
+    from PIL import Image
+
+    run_id = trained.run.info.run_id
+    names = {a.path for a in trained.client.list_artifacts(run_id, "plots")}
+    assert names == {"plots/loss_curves.png", "plots/confusion_matrix.png"}
+    for name in names:
+        with Image.open(trained.client.download_artifacts(run_id, name, str(tmp_path))) as image:
+            assert image.format == "PNG" and image.width > 200 and image.height > 200
+
+
 def test_a_finished_run_is_not_trained_twice(trained: TrainedProject) -> None:
     before = trained.run
     result = trained.cli("train", "++mlflow.run_name=first", f"++trainer.max_epochs={EPOCHS}")

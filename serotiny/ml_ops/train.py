@@ -108,6 +108,20 @@ def first_interrupt_stops_gracefully() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
+def log_loss_curves(run: TrackedRun, folder: Path) -> None:
+    """Draw the run's loss and metric curves as an image beside its metrics."""
+    from serotiny.ml_ops import plots
+
+    names = sorted(run.client.get_run(run.run_id).data.metrics)
+    history = {
+        name: [(m.step, m.value) for m in run.client.get_metric_history(run.run_id, name)]
+        for name in names
+    }
+    figure = plots.loss_curves_figure(history, title=f"run {run.run_name}")
+    path = plots.save_figure(figure, folder / "loss_curves.png")
+    run.client.log_artifact(run.run_id, str(path), "plots")
+
+
 def _monitored_value(trainer: pl.Trainer, monitor: str | None) -> float | None:
     if monitor and monitor in trainer.callback_metrics:
         return float(trainer.callback_metrics[monitor])
@@ -147,13 +161,18 @@ def _build_trainer(
     return instantiate_trainer(cfg.trainer, callbacks, logger, default_root_dir=str(folder))
 
 
-def train(cfg: DictConfig) -> float | None:
+def train(cfg: DictConfig, parent_tags: dict[str, str] | None = None) -> float | None:
     """Train ``cfg.model`` on ``cfg.data`` with ``cfg.trainer``, tracked in ``cfg.mlflow``.
 
-    Returns the final value of the monitored metric (``checkpoint.monitor``), so that Hydra
-    sweepers (Optuna) can optimise it.
+    With ``cv.folds`` set, trains every fold under one parent run instead (see
+    ``cross_validation``). Returns the final value of the monitored metric
+    (``checkpoint.monitor``), so that Hydra sweepers (Optuna) can optimise it.
     """
     cfg = prepare_config(cfg)
+    from serotiny.ml_ops.cross_validation import cross_validate, requested_folds
+
+    if requested_folds(cfg) and not is_extra_rank():
+        return cross_validate(cfg)
     if cfg.get("print_config", True):
         print_config_tree(cfg)
     if cfg.get("seed") is not None:
@@ -175,7 +194,7 @@ def train(cfg: DictConfig) -> float | None:
         )
         return _monitored_value(trainer, monitor)
 
-    run = open_training_run(cfg)
+    run = open_training_run(cfg, extra_tags=parent_tags)
     if run.decision.action is Action.SKIP:
         log.info(
             "run '%s' (%s) already finished: not training it again (choose a new "
@@ -216,6 +235,7 @@ def train(cfg: DictConfig) -> float | None:
         trainer.checkpoint_callback, "ensure_saved"
     ):
         trainer.checkpoint_callback.ensure_saved(trainer)
+    log_loss_curves(run, folder / "plots")
     run.client.set_terminated(run.run_id, "FINISHED")
     log.info("run '%s' (%s) finished", run.run_name, run.run_id)
     return _monitored_value(trainer, monitor)
