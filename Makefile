@@ -1,5 +1,5 @@
 # Everything sets itself up: a .venv with torch pinned to its CPU wheel, serotiny in editable mode.
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -28,6 +28,8 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/cli_overhead.py
+	$(BIN)/python benchmarks/resume_overhead.py
+	$(BIN)/python benchmarks/datamodule_throughput.py
 
 docs: $(STAMP)
 	$(BIN)/sphinx-build -W --keep-going -n -b html docs docs/_build/html
