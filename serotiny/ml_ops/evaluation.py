@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,8 @@ class TrainedRun:
     datamodule: pl.LightningDataModule
     trainer: pl.Trainer
     config: DictConfig
+    #: Makes another trainer with the same settings (one per model evaluated).
+    new_trainer: Callable[[], pl.Trainer]
 
 
 def open_trained_run(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> TrainedRun:
@@ -57,13 +60,20 @@ def open_trained_run(cfg: DictConfig, extra_callbacks: list[Any] | None = None) 
     if hasattr(datamodule, "validate"):
         datamodule.validate()
     which = str(cfg.get("checkpoint") or "best")
-    model = mlflow_utils.build_model_from_run(client, run.info.run_id, which)
-    callbacks = instantiate_callbacks(cfg.trainer.get("callbacks")) + list(extra_callbacks or [])
-    trainer = instantiate_trainer(
-        cfg.trainer,
-        callbacks,
-        logger=False,
-        default_root_dir=str(output_dir()),
-        enable_checkpointing=False,
+    aggregate = str((cfg.get("ensemble") or {}).get("aggregate", "mean"))
+    model = mlflow_utils.build_model_from_run(client, run.info.run_id, which, aggregate)
+    extra = list(extra_callbacks or [])
+
+    def new_trainer() -> pl.Trainer:
+        callbacks = instantiate_callbacks(cfg.trainer.get("callbacks")) + extra
+        return instantiate_trainer(
+            cfg.trainer,
+            callbacks,
+            logger=False,
+            default_root_dir=str(output_dir()),
+            enable_checkpointing=False,
+        )
+
+    return TrainedRun(
+        client, run.info.run_id, str(run_name), model, datamodule, new_trainer(), cfg, new_trainer
     )
-    return TrainedRun(client, run.info.run_id, str(run_name), model, datamodule, trainer, cfg)

@@ -186,7 +186,41 @@ def load_checkpoint_state(path: Path) -> dict[str, Any]:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
+def build_ensemble_from_run(
+    client: MlflowClient, parent_run_id: str, checkpoint: str = "best", aggregate: str = "mean"
+) -> pl.LightningModule:
+    """The fold models of a cross-validation parent run, as one ensemble module."""
+    from serotiny.ml_ops.cross_validation import fold_runs
+    from serotiny.ml_ops.ensemble import EnsembleModule
+
+    members = [
+        build_single_model(client, run.info.run_id, checkpoint)
+        for run in fold_runs(client, parent_run_id)
+    ]
+    if not members:
+        raise RunLookupError(f"cross-validation run {parent_run_id} has no trained folds yet")
+    ensemble = EnsembleModule(members, aggregate)
+    ensemble.eval()
+    return ensemble
+
+
+def is_cross_validation_run(client: MlflowClient, run_id: str) -> bool:
+    """Whether the run is the parent of a cross-validation (its folds hold the models)."""
+    from serotiny.ml_ops.cross_validation import FOLDS_TAG
+
+    return FOLDS_TAG in client.get_run(run_id).data.tags
+
+
 def build_model_from_run(
+    client: MlflowClient, run_id: str, checkpoint: str = "best", aggregate: str = "mean"
+) -> pl.LightningModule:
+    """The run's model: its own, or the ensemble of its folds for a cross-validation."""
+    if is_cross_validation_run(client, run_id):
+        return build_ensemble_from_run(client, run_id, checkpoint, aggregate)
+    return build_single_model(client, run_id, checkpoint)
+
+
+def build_single_model(
     client: MlflowClient, run_id: str, checkpoint: str = "best"
 ) -> pl.LightningModule:
     """Rebuild the run's LightningModule from its stored config and load its weights."""
@@ -227,6 +261,7 @@ def load_model_from_checkpoint(
     run_name: str | None = None,
     experiment_name: str | None = None,
     checkpoint: str = "best",
+    aggregate: str = "mean",
 ) -> pl.LightningModule:
     """Load a trained model from an MLflow run, in any Python process (e.g. a notebook).
 
@@ -236,12 +271,15 @@ def load_model_from_checkpoint(
         run_name: the run's (unique) name, used with ``experiment_name``.
         experiment_name: the experiment holding ``run_name``.
         checkpoint: ``"best"`` (default) or ``"last"``.
+        aggregate: for a cross-validation parent run, how the folds' outputs are combined
+            (``"mean"`` or ``"median"``).
 
     Returns:
         The LightningModule in eval mode. The run itself holds everything needed (its
         resolved config and checkpoints); the project's config tree is not used. Classes
-        named in the config (``_target_``) must be importable.
+        named in the config (``_target_``) must be importable. A cross-validation parent
+        run gives an :class:`~serotiny.ml_ops.ensemble.EnsembleModule` of its folds.
     """
     client = connect(tracking_uri)
     resolved = resolve_run_id(client, run_id, run_name, experiment_name)
-    return build_model_from_run(client, resolved, checkpoint)
+    return build_model_from_run(client, resolved, checkpoint, aggregate)

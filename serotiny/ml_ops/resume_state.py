@@ -4,8 +4,8 @@ Lightning checkpoints restore weights, optimizers, schedulers, loop progress and
 state, but not the random generators. Without them, a resumed run shuffles and drops out
 differently from the run it continues. This callback stores the Python, NumPy and torch
 generators when a checkpoint is written and puts them back at the same point of training
-when it resumes: at the start of training for an epoch-boundary checkpoint, or at the first
-batch for a mid-epoch one (after the data iterators, which draw seeds, are made).
+when it resumes: as the checkpoint is loaded for an epoch-boundary checkpoint, or at the
+start of training for a mid-epoch one (after the data iterators, which draw seeds, exist).
 """
 
 from __future__ import annotations
@@ -50,28 +50,6 @@ def restore_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def fast_forward_train_samplers(trainer: pl.Trainer, batches_done: int) -> int:
-    """Tell resumable train samplers to skip what this epoch already trained on.
-
-    Returns how many samplers could be told; the others restart the epoch's data.
-    """
-    loaders = trainer.train_dataloader
-    if loaders is None:
-        return 0
-    if not isinstance(loaders, list | tuple | dict):
-        loaders = [loaders]
-    elif isinstance(loaders, dict):
-        loaders = list(loaders.values())
-    told = 0
-    for loader in loaders:
-        sampler = getattr(loader, "sampler", None)
-        batch_size = getattr(loader, "batch_size", None) or 1
-        if hasattr(sampler, "fast_forward"):
-            sampler.fast_forward(batches_done * batch_size)
-            told += 1
-    return told
-
-
 class RandomStateCheckpoint(Callback):
     """Saves the random generators with every checkpoint and restores them on resume.
 
@@ -79,8 +57,9 @@ class RandomStateCheckpoint(Callback):
     (which draws a seed) at a different point when it resumes: before ``on_train_start``.
     A checkpoint taken at an epoch boundary was taken just before that draw, so its state is
     restored as soon as the checkpoint is loaded; one taken mid-epoch was taken after it, so
-    its state is restored once the resumed iterator exists, and resumable samplers are told
-    how far into the epoch to skip.
+    its state is restored once the resumed iterator exists. (Where in its order an
+    interrupted epoch resumes is the data loader's business: ``ManifestDatamodule``'s
+    training loader saves its position in the checkpoint.)
     """
 
     def __init__(self) -> None:
@@ -106,10 +85,6 @@ class RandomStateCheckpoint(Callback):
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self._pending is None:
             return
-        done = trainer.fit_loop.epoch_loop.batch_progress.current.completed
-        if fast_forward_train_samplers(trainer, done):
-            # The resumed iterator was made already: make it again, skipping what was seen.
-            iter(trainer.fit_loop._data_fetcher)
         restore_rng_state(self._pending)
         self._pending = None
 

@@ -118,8 +118,11 @@ def set_aside_finished_run(client: Any, run: Any) -> str:
     return new_name
 
 
-def open_training_run(cfg: DictConfig) -> TrackedRun:
-    """Find or create the run named in ``cfg.mlflow``, decided by the run-state table."""
+def open_training_run(cfg: DictConfig, extra_tags: dict[str, str] | None = None) -> TrackedRun:
+    """Find or create the run named in ``cfg.mlflow``, decided by the run-state table.
+
+    ``extra_tags`` go on a new run (e.g. a cross-validation fold's parent and index).
+    """
     tracking = cfg.mlflow
     tracking_uri = str(tracking.tracking_uri)
     client = mlflow_utils.connect(tracking_uri)
@@ -143,6 +146,7 @@ def open_training_run(cfg: DictConfig) -> TrackedRun:
             tags={
                 CONFIG_HASH_TAG: config_hash(training_identity(cfg)),
                 OPERATION_TAG: "train",
+                **(extra_tags or {}),
             },
         )
         run_id = run.info.run_id

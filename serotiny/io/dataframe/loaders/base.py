@@ -1,0 +1,274 @@
+"""The loader protocol: how a manifest's columns become one entry of every batch.
+
+A loader is configuration (what to read, how); :meth:`Loader.bind` turns it, for one manifest,
+into a :class:`BoundLoader` that holds the data and answers ``batch(rows)`` for an array of row
+positions. Two kinds cover most needs, and a project adds its own by subclassing one of them:
+
+- :class:`ArrayLoader`: values that live in the manifest itself (features, labels). They are
+  extracted once into one contiguous tensor, and a batch is one indexing operation on it.
+- :class:`FileLoader`: a column of file paths, read one file per item. This is the slow part of
+  a pipeline, so it runs in the DataLoader's worker processes.
+
+Example, a loader that yields the length of a text column::
+
+    class LoadLength(ArrayLoader):
+        def __init__(self, column: str):
+            self.column = column
+            self.dtype = torch.int64
+
+        def columns(self, available):
+            return [self.column]
+
+        def to_array(self, manifest):
+            return pc.utf8_length(manifest.column(self.column)).to_numpy()
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import torch
+from torch.utils.data import default_collate
+
+from serotiny.io.dataframe.checks import (
+    ManifestProblem,
+    check_columns_present,
+    check_files_exist,
+    check_numeric,
+)
+from serotiny.io.dataframe.readers import ManifestTable, SourceSpan
+
+_DTYPES = {
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "float32": torch.float32,
+    "float": torch.float32,
+    "float64": torch.float64,
+    "double": torch.float64,
+    "int8": torch.int8,
+    "uint8": torch.uint8,
+    "int16": torch.int16,
+    "int32": torch.int32,
+    "int64": torch.int64,
+    "long": torch.int64,
+    "bool": torch.bool,
+}
+
+
+def owned_tensor(array: np.ndarray) -> torch.Tensor:
+    """A tensor over a contiguous, writable copy of ``array`` unless it already is one.
+
+    Arrays viewed straight from pyarrow are read-only; owning the memory instead lets the
+    manifest table be freed once the loaders are bound.
+    """
+    if not (array.flags.writeable and array.flags.c_contiguous):
+        array = np.array(array, order="C", copy=True)
+    return torch.from_numpy(array)
+
+
+def as_torch_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
+    """A torch dtype from a name as written in YAML (``float32``, ``torch.int64``) or a dtype."""
+    if dtype is None or isinstance(dtype, torch.dtype):
+        return dtype
+    name = str(dtype).removeprefix("torch.")
+    if name not in _DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}; use one of {sorted(_DTYPES)}")
+    return _DTYPES[name]
+
+
+class BoundLoader(ABC):
+    """A loader's data for one manifest. Pickled into DataLoader workers, so it must hold only
+    tensors, numpy arrays and pyarrow arrays: no per-row Python objects.
+
+    ``in_memory`` is true when :meth:`batch` only indexes memory (no file reads): such batches
+    are built in the main process, where a gather costs less than moving its result between
+    processes.
+    """
+
+    in_memory: bool = False
+
+    @abstractmethod
+    def batch(self, rows: np.ndarray) -> Any:
+        """The values of ``rows`` (positions in the bound manifest), already batched."""
+
+    def item(self, row: int) -> Any:
+        """The value of one row (used when a DataLoader fetches rows one at a time)."""
+        return self.batch(np.array([row], dtype=np.int64))[0]
+
+
+class Loader(ABC):
+    """Base class of all loaders. Subclass :class:`ArrayLoader` or :class:`FileLoader`."""
+
+    # Attribute -> constructor argument, where they differ, for __repr__.
+    _repr_names: dict[str, str] = {}
+
+    @abstractmethod
+    def columns(self, available: Sequence[str]) -> list[str]:
+        """The manifest columns this loader reads, given the columns the manifest has."""
+
+    @abstractmethod
+    def bind(self, manifest: ManifestTable) -> BoundLoader:
+        """Extract what this loader needs from ``manifest`` (called after :meth:`problems`)."""
+
+    def problems(self, manifest: ManifestTable) -> list[ManifestProblem]:
+        """Problems that would stop this loader working on ``manifest``; none by default
+        beyond missing columns. Override to add checks, calling ``super().problems``."""
+        return check_columns_present(manifest, self.columns(manifest.column_names), repr(self))
+
+    def __call__(self, row: Mapping[str, Any]) -> Any:
+        """Load one manifest row given as a mapping (a dict or a pandas Series).
+
+        Convenient in a notebook; training uses :meth:`bind` and whole batches instead.
+        """
+        table = pa.table({name: [value] for name, value in dict(row).items()})
+        span = SourceSpan("<row>", 0, 1, frozenset(table.column_names))
+        return self.bind(ManifestTable(table, (span,), Path.cwd())).item(0)
+
+    def __repr__(self) -> str:
+        # Only what differs from the defaults, so messages name a loader the way YAML wrote it.
+        defaults = {
+            name: parameter.default
+            for name, parameter in inspect.signature(type(self).__init__).parameters.items()
+        }
+        params = []
+        for name, value in vars(self).items():
+            if name.startswith("_") or _same(value, defaults.get(name, inspect.Parameter.empty)):
+                continue
+            params.append(f"{self._repr_names.get(name, name)}={_show(value)}")
+        return f"{type(self).__name__}({', '.join(params)})"
+
+
+def _same(value: Any, default: Any) -> bool:
+    if default is inspect.Parameter.empty:
+        return value is None or value == () or value is False
+    try:
+        return (
+            bool(value == default) or _show(value) == _show(default) or (not value and not default)
+        )
+    except (TypeError, ValueError, RuntimeError):
+        return False
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, torch.dtype):
+        return repr(str(value).removeprefix("torch."))
+    if isinstance(value, tuple | list) and len(value) == 1:
+        return _show(value[0])
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(_show(item) for item in value) + "]"
+    return repr(value)
+
+
+class TensorBound(BoundLoader):
+    """A contiguous tensor whose first axis is the manifest's rows."""
+
+    in_memory = True
+
+    def __init__(self, values: torch.Tensor) -> None:
+        self.values = values
+
+    def batch(self, rows: np.ndarray) -> torch.Tensor:
+        # One gather per batch, no per-row Python work. index_select measured ~3x faster than
+        # ``values[index]``, which goes through torch's general advanced-indexing machinery.
+        return torch.index_select(self.values, 0, torch.from_numpy(rows))
+
+    def item(self, row: int) -> torch.Tensor:
+        return self.values[row]
+
+
+class ArrayLoader(Loader):
+    """A loader of values stored in the manifest, extracted once into one tensor.
+
+    Subclasses implement :meth:`columns` and :meth:`to_array`; ``numeric_columns`` lists the
+    columns to check for text and NaN values (all of :meth:`columns` by default).
+    """
+
+    dtype: torch.dtype | None = None
+
+    @abstractmethod
+    def to_array(self, manifest: ManifestTable) -> np.ndarray:
+        """An array with one entry (scalar or array) per manifest row."""
+
+    def numeric_columns(self, available: Sequence[str]) -> list[str]:
+        """Columns whose values must all be numbers."""
+        return self.columns(available)
+
+    def problems(self, manifest: ManifestTable) -> list[ManifestProblem]:
+        problems = super().problems(manifest)
+        if problems:
+            return problems
+        for column in self.numeric_columns(manifest.column_names):
+            problems += check_numeric(manifest, column, repr(self))
+        return problems
+
+    def bind(self, manifest: ManifestTable) -> BoundLoader:
+        values = owned_tensor(self.to_array(manifest))
+        if self.dtype is not None and values.dtype != self.dtype:
+            values = values.to(self.dtype)
+        return TensorBound(values)
+
+
+class FileBound(BoundLoader):
+    """File paths as one pyarrow array (offsets and bytes, not a list of Python strings)."""
+
+    def __init__(self, paths: pa.Array, base_dir: Path, loader: FileLoader) -> None:
+        self.paths = paths
+        self.base_dir = base_dir
+        self.loader = loader
+
+    def item(self, row: int) -> Any:
+        path = self.paths[row].as_py()
+        full = path if os.path.isabs(path) else str(self.base_dir / path)
+        return self.loader.read(full)
+
+    def batch(self, rows: np.ndarray) -> Any:
+        items = [self.item(int(row)) for row in rows]
+        try:
+            return default_collate(items)
+        except RuntimeError as error:
+            shapes = sorted({tuple(getattr(item, "shape", ())) for item in items})
+            raise RuntimeError(
+                f"{self.loader!r}: cannot stack files of shapes {shapes} into one batch "
+                f"({error}); add a transform that crops or resizes them to one shape"
+            ) from error
+
+
+class FileLoader(Loader):
+    """A loader that reads, per row, the file named in ``column``.
+
+    Subclasses implement :meth:`read`. Relative paths resolve against the manifest's folder.
+    """
+
+    column: str
+
+    @abstractmethod
+    def read(self, path: str) -> Any:
+        """Read one file into a tensor (or anything ``default_collate`` can batch)."""
+
+    def columns(self, available: Sequence[str]) -> list[str]:
+        return [self.column]
+
+    def problems(self, manifest: ManifestTable) -> list[ManifestProblem]:
+        problems = super().problems(manifest)
+        return problems or check_files_exist(manifest, self.column, repr(self))
+
+    def bind(self, manifest: ManifestTable) -> BoundLoader:
+        return FileBound(manifest.column(self.column), manifest.base_dir, self)
+
+
+def text_or_list(value: str | Sequence[str] | None) -> tuple[str, ...]:
+    """One string or a list of strings (a Hydra ListConfig included) as a tuple."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(str(item) for item in value)
