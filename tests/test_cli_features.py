@@ -69,6 +69,25 @@ def test_seed_style_callbacks_and_a_project_model(cli, project: Path) -> None:
     assert run.info.status == "FINISHED"
 
 
+def test_the_template_vae_trains_and_predicts_latents(cli, project: Path) -> None:
+    import pandas as pd
+
+    for operation in ("train", "predict"):
+        result = cli(
+            operation, "model=tabular_vae", "++trainer.max_epochs=2", "++mlflow.run_name=vae"
+        )
+        assert result.returncode == 0, result.output
+    run = runs_by_name(project)["vae"]
+    assert run.data.params["model._target_"] == "serotiny.models.TabularVAE"
+    assert {"val_loss", "val_kl_divergence", "val_reconstruction_loss"} <= set(run.data.metrics)
+    client = MlflowClient(tracking_uri=tracking_uri(project))
+    table = pd.read_parquet(
+        client.download_artifacts(run.info.run_id, "predictions/predictions.parquet")
+    )
+    assert {"id", "latent_mean_0", "latent_mean_1", "reconstruction_error"} <= set(table.columns)
+    assert len(table) == 300 and table["reconstruction_error"].ge(0).all()
+
+
 def test_validate_checks_the_manifest(cli, project: Path) -> None:
     ok = cli("validate")
     assert ok.returncode == 0, ok.output
