@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,3 +58,65 @@ def run_cli(
 def tracking_uri(project: Path) -> str:
     """The embedded default tracking URI of a generated project."""
     return f"sqlite:///{project / 'mlruns.db'}"
+
+
+SLOW_CALLBACK = '''
+import time
+
+import lightning.pytorch as pl
+
+
+class SlowDown(pl.Callback):
+    """Makes each training batch take a while, so that a test can interrupt training."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def on_train_batch_end(self, *args, **kwargs) -> None:
+        time.sleep(self.seconds)
+'''
+
+
+def add_slow_callback(project: Path, seconds: float) -> None:
+    """Give the project a ``trainer/callbacks=slow`` option that slows each batch down."""
+    (project / PACKAGE / "slow.py").write_text(SLOW_CALLBACK)
+    (project / PACKAGE / "config" / "trainer" / "callbacks" / "slow.yaml").write_text(
+        f"- _target_: {PACKAGE}.slow.SlowDown\n  seconds: {seconds}\n"
+    )
+
+
+def start_cli(*args: str, project: Path, log: Path, **env: str) -> subprocess.Popen:
+    """Start ``python -m serotiny ARGS`` in its own process group, output to ``log``."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "serotiny", *args],
+        cwd=project,
+        env=cli_env(project, **env),
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def wait_until(
+    condition: Callable[[], bool], process: subprocess.Popen, log: Path, timeout: float = 300
+) -> None:
+    """Poll ``condition`` while ``process`` runs; fail if it ends or time runs out first."""
+    deadline = time.time() + timeout
+    while not condition():
+        assert process.poll() is None, f"the command ended first:\n{log.read_text()[-3000:]}"
+        assert time.time() < deadline, f"timed out:\n{log.read_text()[-3000:]}"
+        time.sleep(0.1)
+
+
+def kill_group(process: subprocess.Popen) -> None:
+    """SIGKILL the process and everything it started, as a node crash or OOM kill would."""
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=60)
+
+
+def has_checkpoint(client: object, run: object | None) -> bool:
+    """Whether ``run`` already stores ``checkpoints/last.ckpt``."""
+    if run is None:
+        return False
+    names = {a.path for a in client.list_artifacts(run.info.run_id, "checkpoints")}  # type: ignore[attr-defined]
+    return "checkpoints/last.ckpt" in names

@@ -3,32 +3,29 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from cli_helpers import cli_env, run_cli, tracking_uri
+from cli_helpers import (
+    add_slow_callback,
+    cli_env,
+    has_checkpoint,
+    kill_group,
+    run_cli,
+    start_cli,
+    tracking_uri,
+    wait_until,
+)
 from mlflow import MlflowClient
 
 from serotiny.ml_ops.mlflow_utils import connect
 
 pytestmark = pytest.mark.slow
 FOLDS = 3
-SLOW_CALLBACK = """
-import time
-import lightning.pytorch as pl
-
-
-class SlowDown(pl.Callback):
-    def on_train_batch_end(self, *args, **kwargs) -> None:
-        time.sleep(0.04)
-"""
 
 
 def command(name: str) -> list[str]:
@@ -52,41 +49,18 @@ def by_name(project: Path) -> dict:
 
 @pytest.fixture
 def cv_project(project: Path) -> Path:
-    (project / "a_tiny_project" / "slow.py").write_text(SLOW_CALLBACK)
-    (project / "a_tiny_project" / "config" / "trainer" / "callbacks" / "slow.yaml").write_text(
-        "- _target_: a_tiny_project.slow.SlowDown\n"
-    )
+    add_slow_callback(project, seconds=0.04)
     return project
 
 
 def test_cross_validation_resumes_then_ensembles(cv_project: Path, tmp_path: Path) -> None:
     project = cv_project
     log = tmp_path / "cv.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "serotiny", *command("cv")],
-        cwd=project,
-        env=cli_env(project),
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    deadline = time.time() + 300
-    while True:  # interrupt during fold 2 (index 1), after its first checkpoint
-        fold = by_name(project).get("cv-fold1")
-        if fold is not None:
-            names = {
-                a.path
-                for a in MlflowClient(tracking_uri(project)).list_artifacts(
-                    fold.info.run_id, "checkpoints"
-                )
-            }
-            if "checkpoints/last.ckpt" in names:
-                break
-        assert process.poll() is None, log.read_text()[-3000:]
-        assert time.time() < deadline
-        time.sleep(0.2)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=60)
+    process = start_cli(*command("cv"), project=project, log=log)
+    client = MlflowClient(tracking_uri(project))
+    # Interrupt during fold 2 (index 1), after its first checkpoint.
+    wait_until(lambda: has_checkpoint(client, by_name(project).get("cv-fold1")), process, log)
+    kill_group(process)
     before = by_name(project)
     assert before["cv-fold0"].info.status == "FINISHED"
     assert before["cv-fold1"].info.status == "RUNNING"

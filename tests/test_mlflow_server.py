@@ -12,7 +12,15 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from cli_helpers import cli_env
+from cli_helpers import (
+    add_slow_callback,
+    cli_env,
+    has_checkpoint,
+    kill_group,
+    run_cli,
+    start_cli,
+    wait_until,
+)
 from mlflow import MlflowClient
 
 pytestmark = pytest.mark.slow
@@ -98,21 +106,10 @@ def test_train_test_predict_and_load_through_a_server(
     assert again.returncode == 0 and "already finished" in again.output
 
 
-def test_killed_run_resumes_against_the_server(project: Path, mlflow_server: str) -> None:
-    import os
-    import signal
-
-    from cli_helpers import run_cli
-
-    (project / "a_tiny_project" / "slow.py").write_text(
-        "import time\nimport lightning.pytorch as pl\n\n\n"
-        "class SlowDown(pl.Callback):\n"
-        "    def on_train_batch_end(self, *args, **kwargs):\n"
-        "        time.sleep(0.05)\n"
-    )
-    (project / "a_tiny_project" / "config" / "trainer" / "callbacks" / "slow.yaml").write_text(
-        "- _target_: a_tiny_project.slow.SlowDown\n"
-    )
+def test_killed_run_resumes_against_the_server(
+    project: Path, mlflow_server: str, tmp_path: Path
+) -> None:
+    add_slow_callback(project, seconds=0.05)
     arguments = [
         "train",
         "trainer/callbacks=slow",
@@ -120,35 +117,24 @@ def test_killed_run_resumes_against_the_server(project: Path, mlflow_server: str
         "++mlflow.run_name=remote-crash",
         f"++mlflow.tracking_uri={mlflow_server}",
     ]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "serotiny", *arguments],
-        cwd=project,
-        env=cli_env(project),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    log = tmp_path / "train.log"
+    process = start_cli(*arguments, project=project, log=log)
     client = MlflowClient(tracking_uri=mlflow_server)
-    deadline = time.time() + 300
-    while True:
+
+    def the_run():  # type: ignore[no-untyped-def]
         experiment = client.get_experiment_by_name("default")
         runs = client.search_runs([experiment.experiment_id]) if experiment else []
-        if runs and "checkpoints/last.ckpt" in {
-            a.path for a in client.list_artifacts(runs[0].info.run_id, "checkpoints")
-        }:
-            break
-        assert process.poll() is None, "training ended before its first checkpoint"
-        assert time.time() < deadline
-        time.sleep(0.2)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=60)
-    (interrupted,) = client.search_runs([experiment.experiment_id])
+        return runs[0] if runs else None
+
+    wait_until(lambda: has_checkpoint(client, the_run()), process, log)
+    kill_group(process)
+    interrupted = the_run()
     assert interrupted.info.status == "RUNNING"
 
     resumed = run_cli(*arguments, cwd=project)
     assert resumed.returncode == 0, resumed.output
     assert "resuming run 'remote-crash'" in resumed.output
-    (run,) = client.search_runs([experiment.experiment_id])
+    run = the_run()
     assert run.info.run_id == interrupted.info.run_id and run.info.status == "FINISHED"
     steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_loss")]
     assert len(steps) == 5 and len(set(steps)) == 5 and steps == sorted(steps)

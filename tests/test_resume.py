@@ -4,32 +4,16 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import torch
-from cli_helpers import cli_env, run_cli, tracking_uri
+from cli_helpers import add_slow_callback, run_cli, start_cli, tracking_uri, wait_until
 from mlflow import MlflowClient
 
 pytestmark = pytest.mark.slow
 EPOCHS = 6
-SLOW_CALLBACK = """
-import time
-import lightning.pytorch as pl
-
-
-class SlowDown(pl.Callback):
-    \"\"\"Makes each training batch take a while, so a test can interrupt training.\"\"\"
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-
-    def on_train_batch_end(self, *args, **kwargs) -> None:
-        time.sleep(self.seconds)
-"""
 
 
 def arguments(name: str) -> list[str]:
@@ -45,10 +29,7 @@ def arguments(name: str) -> list[str]:
 
 @pytest.fixture
 def slow_project(project: Path) -> Path:
-    (project / "a_tiny_project" / "slow.py").write_text(SLOW_CALLBACK)
-    (project / "a_tiny_project" / "config" / "trainer" / "callbacks" / "slow.yaml").write_text(
-        "- _target_: a_tiny_project.slow.SlowDown\n  seconds: 0.06\n"
-    )
+    add_slow_callback(project, seconds=0.06)
     return project
 
 
@@ -68,33 +49,24 @@ def final_weights(project: Path, name: str) -> dict[str, torch.Tensor]:
     return torch.load(path, weights_only=True)["state_dict"]
 
 
-def start_and_interrupt(project: Path, name: str, how: signal.Signals) -> str:
+def start_and_interrupt(project: Path, name: str, how: signal.Signals, log: Path) -> str:
     """Start training, wait for the first uploaded checkpoint, then send ``how``."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "serotiny", *arguments(name)],
-        cwd=project,
-        env=cli_env(project),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    deadline = time.time() + 120
+    process = start_cli(*arguments(name), project=project, log=log)
     artifacts = project / "mlartifacts"
-    while not list(artifacts.rglob("checkpoints/last.ckpt")):
-        assert process.poll() is None, process.stdout.read() if process.stdout else ""
-        assert time.time() < deadline, "no checkpoint appeared"
-        time.sleep(0.05)
+    wait_until(lambda: bool(list(artifacts.rglob("checkpoints/last.ckpt"))), process, log)
     time.sleep(0.3)  # into the next epoch, between checkpoints
     os.kill(process.pid, how)
-    output, _ = process.communicate(timeout=120)
-    assert process.returncode != 0, output
-    return output
+    process.wait(timeout=120)
+    assert process.returncode != 0, log.read_text()[-3000:]
+    return log.read_text()
 
 
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM])
-def test_interrupted_run_resumes_to_the_same_result(slow_project: Path, how) -> None:
+def test_interrupted_run_resumes_to_the_same_result(
+    slow_project: Path, how, tmp_path: Path
+) -> None:
     project = slow_project
-    output = start_and_interrupt(project, "crashy", how)
+    output = start_and_interrupt(project, "crashy", how, tmp_path / "train.log")
     client, interrupted = single_run(project, "crashy")
     expected_status = "RUNNING" if how == signal.SIGKILL else "KILLED"
     assert interrupted.info.status == expected_status, output

@@ -2,30 +2,24 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
-from cli_helpers import cli_env, run_cli, tracking_uri
+from cli_helpers import (
+    add_slow_callback,
+    has_checkpoint,
+    kill_group,
+    run_cli,
+    start_cli,
+    tracking_uri,
+    wait_until,
+)
 from mlflow import MlflowClient
 
 from serotiny.ml_ops.mlflow_utils import connect
 
 pytestmark = pytest.mark.slow
-SLOW_CALLBACK = """
-import time
-import lightning.pytorch as pl
-
-
-class SlowDown(pl.Callback):
-    def on_train_batch_end(self, *args, **kwargs) -> None:
-        time.sleep(0.05)
-"""
 
 
 def runs_in(project: Path, experiment: str) -> dict:
@@ -39,11 +33,7 @@ def runs_in(project: Path, experiment: str) -> dict:
 def test_interrupted_sweep_skips_finished_jobs_and_resumes_the_rest(
     project: Path, tmp_path: Path
 ) -> None:
-    log = tmp_path / "sweep.log"
-    (project / "a_tiny_project" / "slow.py").write_text(SLOW_CALLBACK)
-    (project / "a_tiny_project" / "config" / "trainer" / "callbacks" / "slow.yaml").write_text(
-        "- _target_: a_tiny_project.slow.SlowDown\n"
-    )
+    add_slow_callback(project, seconds=0.05)
     command = [
         "train",
         "--multirun",
@@ -52,32 +42,14 @@ def test_interrupted_sweep_skips_finished_jobs_and_resumes_the_rest(
         "++mlflow.run_name=sweep_${seed}",
         "++trainer.max_epochs=5",
     ]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "serotiny", *command],
-        cwd=project,
-        env=cli_env(project),
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    log = tmp_path / "sweep.log"
+    process = start_cli(*command, project=project, log=log)
+    client = MlflowClient(tracking_uri(project))
+    # Interrupt once the second job has checkpointed, the first having finished.
+    wait_until(
+        lambda: has_checkpoint(client, runs_in(project, "default").get("sweep_2")), process, log
     )
-    deadline = time.time() + 300
-    while True:  # wait until the second job has checkpointed, the first having finished
-        runs = runs_in(project, "default")
-        second = runs.get("sweep_2")
-        if second is not None:
-            names = {
-                a.path
-                for a in MlflowClient(tracking_uri(project)).list_artifacts(
-                    second.info.run_id, "checkpoints"
-                )
-            }
-            if "checkpoints/last.ckpt" in names:
-                break
-        assert process.poll() is None, log.read_text()[-3000:]
-        assert time.time() < deadline
-        time.sleep(0.2)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=60)
+    kill_group(process)
     before = runs_in(project, "default")
     assert before["sweep_1"].info.status == "FINISHED"
     assert before["sweep_2"].info.status == "RUNNING"
