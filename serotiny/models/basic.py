@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import lightning.pytorch as pl
 import torch
 import torchmetrics
 from torch import nn
@@ -15,6 +14,7 @@ from torch import nn
 from serotiny.models import _checks
 from serotiny.models._checks import ModelConfigError
 from serotiny.models._optim import configure_optimizers
+from serotiny.models._steps import StagedModule
 
 Batch = Mapping[str, torch.Tensor]
 
@@ -39,7 +39,7 @@ def _metrics(task: str, num_classes: int | None) -> torchmetrics.MetricCollectio
     )
 
 
-class BasicModel(pl.LightningModule):
+class BasicModel(StagedModule):
     """Train ``network`` on ``batch[x_label]`` against ``batch[y_label]`` with ``loss``.
 
     Logged per epoch (``on_epoch=True``): ``train_loss``, ``val_loss``, ``test_loss`` and, per
@@ -232,15 +232,6 @@ class BasicModel(pl.LightningModule):
 
     def on_test_epoch_start(self) -> None:
         self.test_metrics.reset()
-
-    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        return self._shared_step(batch, "train")
-
-    def validation_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        return self._shared_step(batch, "val")
-
-    def test_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        return self._shared_step(batch, "test")
 
     def predict_step(
         self, batch: Batch, batch_idx: int, dataloader_idx: int = 0

@@ -5,18 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import lightning.pytorch as pl
 import torch
 
 from serotiny.models import _checks
 from serotiny.models._checks import ModelConfigError
 from serotiny.models._optim import configure_optimizers
+from serotiny.models._steps import StagedModule
 from serotiny.models.networks import MLP
 
 Batch = Mapping[str, torch.Tensor]
 
 
-class TabularVAE(pl.LightningModule):
+class TabularVAE(StagedModule):
     """A VAE over ``batch[x_label]`` rows of ``x_dim`` features.
 
     The encoder (an :class:`~serotiny.models.MLP` through ``hidden_layers``) gives a diagonal
@@ -155,15 +155,6 @@ class TabularVAE(pl.LightningModule):
         self.log(f"{stage}_reconstruction_loss", reconstruction_loss, **options)
         self.log(f"{stage}_kl_divergence", kl, **options)
         return loss
-
-    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        return self._shared_step(batch, "train")
-
-    def validation_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        return self._shared_step(batch, "val")
-
-    def test_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        return self._shared_step(batch, "test")
 
     def predict_step(
         self, batch: Batch, batch_idx: int, dataloader_idx: int = 0
