@@ -25,6 +25,8 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from serotiny.ml_ops.mlflow_utils import CHECKPOINT_ARTIFACT_DIR
 
+PENDING_METRICS_KEY = "serotiny_pending_metrics"
+
 
 def _zero_current_counters(progress: Any) -> None:
     if isinstance(progress, dict):
@@ -185,10 +187,17 @@ class MLflowModelCheckpoint(ModelCheckpoint):
         super().on_save_checkpoint(trainer, pl_module, checkpoint)
         if self._at_epoch_start:
             start_new_epoch_in_loop_state(checkpoint.get("loops", {}).get("fit_loop", {}))
+        # The metrics this checkpoint commits travel with it (see run_logger.py).
+        checkpoint[PENDING_METRICS_KEY] = [
+            pending for logger in trainer.loggers for pending in getattr(logger, "pending", list)()
+        ]
 
     def on_load_checkpoint(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
     ) -> None:
+        for logger in trainer.loggers:
+            if hasattr(logger, "commit_missing"):
+                logger.commit_missing(checkpoint.get(PENDING_METRICS_KEY, []))
         # The step we resume from is saved already: do not write it again at once, unless
         # it came from a fallback (the newest checkpoint was unreadable and must be replaced).
         if not self.rewrite_after_resume:

@@ -2,11 +2,12 @@
 
 Two differences from Lightning's ``MLFlowLogger``:
 
-* Metrics are committed together with checkpoints. They are buffered in memory and written
-  to MLflow right after each checkpoint reaches the run, so the stored history always ends
-  exactly where the latest checkpoint does. A crash loses only metrics that the resumed run
-  logs again, and the history never holds a step twice. (The MLflow UI therefore updates
-  once per checkpoint, i.e. once per epoch.)
+* Metrics are committed together with checkpoints. They are buffered in memory, stored
+  inside each checkpoint, and written to MLflow right after the checkpoint reaches the run.
+  A crash between the upload and the write is repaired on resume: the checkpoint's metrics
+  that MLflow lacks are written then. So the stored history always ends exactly where the
+  latest checkpoint does, never holds a step twice, and misses none. (The MLflow UI
+  therefore updates once per checkpoint, i.e. once per epoch.)
 * It never sets the run's final status: serotiny does, after the final checkpoint is
   uploaded, and it tells a SIGTERM (KILLED) from a crash (FAILED).
 """
@@ -46,6 +47,27 @@ class CheckpointCommittedMLFlowLogger(MLFlowLogger):
         """Write the buffered metrics to the run (call once a checkpoint is stored)."""
         pending, self._pending = self._pending, []
         for metrics, step in pending:
+            super().log_metrics(metrics, step)
+
+    def pending(self) -> list[tuple[dict[str, float], int | None]]:
+        """The metrics logged since the last commit (stored in the next checkpoint)."""
+        return [(dict(metrics), step) for metrics, step in self._pending]
+
+    @rank_zero_only
+    def commit_missing(self, pending: list[tuple[dict[str, float], int | None]]) -> None:
+        """Write those of a checkpoint's ``pending`` metrics that the run does not hold yet."""
+        client = self.experiment
+        logged: dict[str, set[int]] = {}
+        missing: list[tuple[dict[str, float], int | None]] = []
+        for metrics, step in pending:
+            for key in metrics:
+                if key not in logged:
+                    history = client.get_metric_history(self.run_id, key)
+                    logged[key] = {metric.step for metric in history}
+            absent = {k: v for k, v in metrics.items() if (step or 0) not in logged[k]}
+            if absent:
+                missing.append((absent, step))
+        for metrics, step in missing:
             super().log_metrics(metrics, step)
 
     def discard(self) -> None:
