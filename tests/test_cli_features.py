@@ -88,6 +88,30 @@ def test_the_template_vae_trains_and_predicts_latents(cli, project: Path) -> Non
     assert len(table) == 300 and table["reconstruction_error"].ge(0).all()
 
 
+def test_validate_imports_neither_lightning_nor_mlflow(project: Path) -> None:
+    import subprocess
+    import sys
+
+    from cli_helpers import cli_env
+
+    code = (
+        "import sys\n"
+        "from serotiny.cli.main import main\n"
+        "main(['validate'])\n"
+        "print([m for m in ('lightning', 'mlflow') if m in sys.modules])\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=project,
+        env=cli_env(project),
+        capture_output=True,
+        text=True,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "passed its checks" in completed.stdout
+    assert completed.stdout.strip().splitlines()[-1] == "[]"
+
+
 def test_validate_checks_the_manifest(cli, project: Path) -> None:
     ok = cli("validate")
     assert ok.returncode == 0, ok.output
