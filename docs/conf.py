@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 DOCS = Path(__file__).resolve().parent
 sys.path.insert(0, str(DOCS / "_ext"))
@@ -67,3 +68,19 @@ html_theme_options = {
     "description": "ML-ops for PyTorch Lightning projects",
     "fixed_sidebar": True,
 }
+
+
+def _private(cls: type) -> bool:
+    """A serotiny class from a private module (e.g. serotiny.models._steps), not documented."""
+    parts = getattr(cls, "__module__", "").split(".")
+    return parts[0] == "serotiny" and any(part.startswith("_") for part in parts)
+
+
+def _public_bases(app: Any, name: str, obj: Any, options: Any, bases: list[type]) -> None:
+    """Show a class's bases past serotiny's private helper classes, which have no page."""
+    while any(_private(base) for base in bases):
+        bases[:] = [b for base in bases for b in (base.__bases__ if _private(base) else (base,))]
+
+
+def setup(app: Any) -> None:
+    app.connect("autodoc-process-bases", _public_bases)
