@@ -205,6 +205,9 @@ def train(cfg: DictConfig, parent_tags: dict[str, str] | None = None) -> float |
         return _finished_value(run, monitor)
 
     folder = output_dir()
+    fold = (parent_tags or {}).get("serotiny.cv.fold")
+    if fold is not None:  # each fold of a cross-validation keeps its own files
+        folder = folder / f"fold{fold}"
     try:
         resume_from, fell_back = None, False
         if run.decision.action is Action.RESUME:

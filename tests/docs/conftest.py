@@ -10,3 +10,9 @@ from doc_runner import FollowedPage, follow
 def tabular_tutorial(tmp_path_factory: pytest.TempPathFactory) -> FollowedPage:
     """docs/tutorials/tabular.md, followed once: its run 'wine' also feeds the notebook."""
     return follow("tutorials/tabular.md", tmp_path_factory.mktemp("tabular"))
+
+
+@pytest.fixture(scope="session")
+def sweeps_tutorial(tmp_path_factory: pytest.TempPathFactory) -> FollowedPage:
+    """docs/tutorials/sweeps.md, followed once: its sweep, then its cross-validation."""
+    return follow("tutorials/sweeps.md", tmp_path_factory.mktemp("sweeps"))

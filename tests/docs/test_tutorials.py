@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import statistics
 import time
 from pathlib import Path
 
@@ -132,8 +133,8 @@ def test_restarting_a_killed_run(tmp_path: Path) -> None:
     assert {metric.step for metric in logged_before} <= set(steps_logged)
 
 
-def test_sweep_names_each_run_after_its_values(tmp_path: Path) -> None:
-    page = follow("tutorials/sweeps.md", tmp_path)
+def test_sweep_names_each_run_after_its_values(sweeps_tutorial: FollowedPage) -> None:
+    page = sweeps_tutorial
     client = client_of(page.project)
     experiment = client.get_experiment_by_name("lr_sweep")
     assert experiment is not None
@@ -148,3 +149,58 @@ def test_sweep_names_each_run_after_its_values(tmp_path: Path) -> None:
         assert params["trainer.max_epochs"] == "3"
     # Each job's Hydra output folder, as the page says.
     assert len(list((page.project / "multirun" / "train").glob("*/[0-3]"))) == 4
+
+
+def test_cross_validation_then_its_ensemble(sweeps_tutorial: FollowedPage) -> None:
+    project = sweeps_tutorial.project
+    client = client_of(project)
+    experiment = client.get_experiment_by_name("default")
+    runs = {run.info.run_name: run for run in client.search_runs([experiment.experiment_id])}
+    # One parent and its three folds; the rerun of the finished cross-validation made none.
+    assert set(runs) == {"cv", "cv-fold0", "cv-fold1", "cv-fold2"}
+    parent = runs.pop("cv")
+    folds = [runs[f"cv-fold{fold}"] for fold in range(3)]
+    assert parent.info.status == "FINISHED"
+    parent_id = parent.info.run_id
+    trained, rerun = (
+        outcome.output
+        for outcome in sweeps_tutorial.outcomes
+        if outcome.command.text.startswith("serotiny train ++cv.folds=3")
+    )
+    assert run_id_in(trained, "cv") == parent_id
+    assert "already finished" in rerun and "started run" not in rerun
+    for fold, run in enumerate(folds):
+        assert run.info.status == "FINISHED"
+        assert run.data.tags["mlflow.parentRunId"] == parent_id
+        assert run.data.tags["serotiny.cv.fold"] == str(fold)
+        assert run.data.params["trainer.max_epochs"] == "3"
+        # Trained once: the rerun logged no second round of epochs.
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_loss")]
+        assert len(steps) == len(set(steps)) == 3
+
+    # The summary on the parent, from the folds' own (last) values.
+    metrics = parent.data.metrics
+    val_losses = [run.data.metrics["val_loss"] for run in folds]
+    assert metrics["val_loss_mean"] == pytest.approx(statistics.fmean(val_losses))
+    assert metrics["val_loss_std"] == pytest.approx(statistics.pstdev(val_losses))
+    for fold, run in enumerate(folds):
+        assert metrics[f"fold{fold}_val_loss"] == pytest.approx(run.data.metrics["val_loss"])
+
+    # `serotiny test`: the ensemble's metrics on the parent, each fold's beside them (and in
+    # the fold's own run).
+    assert metrics["test_accuracy"] >= 0.8
+    assert "test_loss" in metrics
+    for fold, run in enumerate(folds):
+        assert metrics[f"fold{fold}_test_accuracy"] == pytest.approx(
+            run.data.metrics["test_accuracy"]
+        )
+
+    # `serotiny predict`: the ensemble's predictions, one row per manifest row, on the parent.
+    manifest = pd.read_csv(project / "data" / "manifest.csv")
+    predictions = pd.read_parquet(
+        client.download_artifacts(parent_id, "predictions/predictions.parquet")
+    )
+    assert sorted(predictions["id"]) == sorted(manifest["id"])
+    probabilities = predictions[[f"probability_{k}" for k in range(3)]].to_numpy()
+    assert probabilities.sum(axis=1) == pytest.approx(1.0, abs=1e-5)
+    assert (predictions["prediction"] == probabilities.argmax(axis=1)).all()
