@@ -19,8 +19,11 @@ from serotiny.ml_ops.run_state import (
     HOST_TAG,
     PID_TAG,
     RUN_STATE_ACTIONS,
+    SLURM_ATTEMPT_TAG,
+    SLURM_JOB_TAG,
     Action,
     decide,
+    owner_tags,
 )
 
 
@@ -115,3 +118,37 @@ def test_names_with_quotes_are_found(store) -> None:
 def test_names_are_matched_exactly(store, tmp_path: Path) -> None:
     new_run(store, "prefix-run", "FINISHED")
     assert decision_for(store, "prefix").action is Action.START
+
+
+def test_a_requeued_slurm_job_resumes_its_earlier_attempt_at_once(
+    store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first attempt of job 4242 ran on another node and was preempted seconds ago:
+    # its heartbeat is fresh, and only the job id and attempt say it is gone.
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "0")
+    first_attempt = {**owner_tags(), HOST_TAG: "node-a", HEARTBEAT_TAG: f"{time.time():.0f}"}
+    assert first_attempt[SLURM_JOB_TAG] == "4242"
+    assert first_attempt[SLURM_ATTEMPT_TAG] == "0"
+    new_run(store, "preempted", "RUNNING", first_attempt)
+
+    # Another command of the same attempt (say, in the same allocation) must not take over.
+    with pytest.raises(RunLookupError, match="node-a"):
+        decision_for(store, "preempted")
+    # Nor may another job.
+    monkeypatch.setenv("SLURM_JOB_ID", "4243")
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")
+    with pytest.raises(RunLookupError, match="node-a"):
+        decision_for(store, "preempted")
+
+    # The requeued job: same id, next attempt.
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    decision = decision_for(store, "preempted")
+    assert decision.action is Action.RESUME
+    assert decision.mark_failed_first
+
+
+def test_outside_slurm_no_job_is_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    tags = owner_tags()
+    assert tags == {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}

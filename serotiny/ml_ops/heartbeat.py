@@ -8,18 +8,19 @@ same name tell a live run (refuse) from an abandoned one (resume).
 from __future__ import annotations
 
 import contextlib
-import os
-import socket
 import threading
 import time
 from types import TracebackType
 from typing import Any
 
-from serotiny.ml_ops.run_state import HEARTBEAT_TAG, HOST_TAG, PID_TAG
+from mlflow.entities import RunTag
+
+from serotiny.ml_ops.run_state import HEARTBEAT_TAG, owner_tags
 
 
 class Heartbeat:
-    """Context manager that tags the run with host and pid and beats every ``interval``."""
+    """Context manager that tags the run with its owner (host, pid, SLURM job) and beats
+    every ``interval_seconds``."""
 
     def __init__(self, client: Any, run_id: str, interval_seconds: float) -> None:
         self.client = client
@@ -39,8 +40,8 @@ class Heartbeat:
                 self.beat()
 
     def __enter__(self) -> Heartbeat:
-        self.client.set_tag(self.run_id, HOST_TAG, socket.gethostname())
-        self.client.set_tag(self.run_id, PID_TAG, str(os.getpid()))
+        tags = [RunTag(key, value) for key, value in owner_tags().items()]
+        self.client.log_batch(self.run_id, tags=tags)
         self.beat()
         self._thread.start()
         return self

@@ -21,6 +21,45 @@ from serotiny.errors import RunLookupError
 HEARTBEAT_TAG = "serotiny.heartbeat"
 HOST_TAG = "serotiny.host"
 PID_TAG = "serotiny.pid"
+# The SLURM job (and attempt) that owns a RUNNING run. SLURM keeps a job's id when it
+# requeues it (after preemption or a node failure) and counts the attempt in
+# SLURM_RESTART_COUNT, which is how a requeued job knows its earlier attempt is gone.
+SLURM_JOB_TAG = "serotiny.slurm.job_id"
+SLURM_ATTEMPT_TAG = "serotiny.slurm.restart_count"
+
+
+def slurm_attempt() -> tuple[str, int] | None:
+    """This process's SLURM job id and restart count, or None outside a SLURM job."""
+    job_id = os.environ.get("SLURM_JOB_ID")
+    if not job_id:
+        return None
+    restarts = os.environ.get("SLURM_RESTART_COUNT", "0")
+    return job_id, int(restarts) if restarts.isdigit() else 0
+
+
+def owner_tags() -> dict[str, str]:
+    """Tags that say which process owns a run: host, pid and, under SLURM, job and attempt."""
+    tags = {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
+    attempt = slurm_attempt()
+    if attempt is not None:
+        tags[SLURM_JOB_TAG], tags[SLURM_ATTEMPT_TAG] = attempt[0], str(attempt[1])
+    return tags
+
+
+def _owned_by_an_earlier_attempt_of_this_job(tags: dict[str, str]) -> bool:
+    """Whether the run's owner was an earlier attempt of the SLURM job this process is.
+
+    A requeued job may start on another host within seconds, while the heartbeat of its
+    killed attempt still looks fresh; that attempt is gone all the same.
+    """
+    attempt = slurm_attempt()
+    recorded = tags.get(SLURM_ATTEMPT_TAG, "")
+    return (
+        attempt is not None
+        and tags.get(SLURM_JOB_TAG) == attempt[0]
+        and recorded.isdigit()
+        and int(recorded) < attempt[1]
+    )
 
 
 class Action(Enum):
@@ -45,10 +84,13 @@ class Decision:
 def process_alive(run: Any, stale_after_seconds: float) -> bool:
     """Whether the process that owns a RUNNING run still appears to be alive.
 
-    On the same host we can ask the OS about the pid; elsewhere we trust the heartbeat
-    that the training process refreshes while it runs.
+    A requeued SLURM job knows its earlier attempt is gone; on the same host we can ask
+    the OS about the pid; elsewhere we trust the heartbeat that the training process
+    refreshes while it runs.
     """
     tags = run.data.tags
+    if _owned_by_an_earlier_attempt_of_this_job(tags):
+        return False
     if tags.get(HOST_TAG) == socket.gethostname() and tags.get(PID_TAG, "").isdigit():
         try:
             os.kill(int(tags[PID_TAG]), 0)
