@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -120,3 +121,10 @@ def has_checkpoint(client: object, run: object | None) -> bool:
         return False
     names = {a.path for a in client.list_artifacts(run.info.run_id, "checkpoints")}  # type: ignore[attr-defined]
     return "checkpoints/last.ckpt" in names
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -129,3 +129,12 @@ print(json.dumps({{"ids": manifest["id"].tolist(), "mean": mean.tolist(),
     written = table.set_index("id").loc[loaded["ids"]]
     probabilities = written[[f"probability_{k}" for k in range(3)]].to_numpy()
     np.testing.assert_allclose(probabilities, loaded["mean"], rtol=1e-5, atol=1e-6)
+
+
+def test_cross_validation_on_several_processes_is_refused(cli, project: Path) -> None:
+    result = cli("train", "trainer=ddp", "trainer.accelerator=cpu", "++cv.folds=2")
+    assert result.returncode == 2, result.output
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("serotiny: error:")]
+    assert "cv.folds" in line and "devices=2" in line
+    assert "Traceback" not in result.output
+    assert not (project / "mlruns.db").exists()  # refused before any run was opened

@@ -1,4 +1,5 @@
-"""Distributed data parallel through Lightning (gloo on CPU), end to end through the CLI."""
+"""Distributed data parallel through Lightning (gloo on CPU), end to end through the CLI:
+ranks started by Lightning's launcher, and ranks started by SLURM's srun (one task each)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from cli_helpers import cli_env, run_cli, tracking_uri
+from cli_helpers import cli_env, free_port, kill_group, run_cli, tracking_uri, wait_until
 from mlflow import MlflowClient
 
 pytestmark = pytest.mark.slow
@@ -120,5 +121,103 @@ def test_killed_ddp_job_resumes_on_rerun(ddp_project: Path) -> None:
     client, run = the_run(ddp_project, "ddp-crash")
     assert run.info.run_id == interrupted.info.run_id
     assert run.info.status == "FINISHED"
+    steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_loss")]
+    assert len(steps) == EPOCHS and len(set(steps)) == EPOCHS
+
+
+def start_slurm_tasks(
+    project: Path, name: str, logs: Path, restart_count: int, **env: str
+) -> list[subprocess.Popen]:
+    """Start the command as `srun --ntasks=2` would for one job step on one node: once per
+    task, each told its rank by SLURM's variables, which Lightning's SLURM environment reads."""
+    job = {
+        "SLURM_JOB_ID": "4242",
+        "SLURM_JOB_NAME": "train",
+        "SLURM_STEP_ID": "0",
+        "SLURM_NTASKS": "2",
+        "SLURM_NTASKS_PER_NODE": "2",
+        "SLURM_NNODES": "1",
+        "SLURM_NODEID": "0",
+        "SLURM_NODELIST": "127.0.0.1",
+        "SLURM_RESTART_COUNT": str(restart_count),
+        "MASTER_PORT": str(free_port()),
+        **env,
+    }
+    logs.mkdir(parents=True, exist_ok=True)
+    return [
+        subprocess.Popen(
+            [sys.executable, "-m", "serotiny", *ddp_arguments(name)],
+            cwd=project,
+            env=cli_env(project, SLURM_PROCID=str(rank), SLURM_LOCALID=str(rank), **job),
+            stdout=(logs / f"rank{rank}.log").open("w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        for rank in (0, 1)
+    ]
+
+
+def finish(tasks: list[subprocess.Popen], logs: Path) -> list[str]:
+    """Wait for every task; return what each printed, failing if one failed."""
+    outputs = []
+    for rank, task in enumerate(tasks):
+        task.wait(timeout=600)
+        outputs.append((logs / f"rank{rank}.log").read_text())
+        assert task.returncode == 0, outputs[-1][-3000:]
+    return outputs
+
+
+def test_srun_tasks_make_one_run_and_shard_the_data(ddp_project: Path, tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    rank0, rank1 = finish(start_slurm_tasks(ddp_project, "srun", logs, 0), logs)
+    client, run = the_run(ddp_project, "srun")
+    assert run.info.status == "FINISHED"
+    assert f"rank 1 joins run 'srun' ({run.info.run_id})" in rank1
+    assert len(client.get_metric_history(run.info.run_id, "val_loss")) == EPOCHS
+    assert len(client.list_artifacts(run.info.run_id, "config")) == 1
+    assert run.data.tags["serotiny.slurm.job_id"] == "4242"
+    # One output folder, rank 0's: the extra rank kept its Hydra files out of the project.
+    (folder,) = (ddp_project / "outputs" / "train").iterdir()
+    assert run.data.tags["serotiny.output_dir"] == str(folder)
+    assert not list(ddp_project.glob("*.log"))
+
+    manifest = pd.read_csv(ddp_project / "data" / "manifest.csv")
+    train_ids = set(manifest.loc[manifest["split"] == "train", "id"])
+    for epoch in range(EPOCHS):
+        per_rank = [
+            (tmp_path / "seen" / f"rank{rank}_epoch{epoch}.txt").read_text().split()
+            for rank in (0, 1)
+        ]
+        union = per_rank[0] + per_rank[1]
+        assert per_rank[0] and per_rank[1] and len(union) == len(set(union))
+        assert set(union) == train_ids
+
+
+def test_a_requeued_srun_job_resumes_its_run(ddp_project: Path, tmp_path: Path) -> None:
+    first = tmp_path / "attempt0"
+    tasks = start_slurm_tasks(ddp_project, "preempted", first, 0, RECORD_SLEEP="0.1")
+    artifacts = ddp_project / "mlartifacts"
+    wait_until(
+        lambda: bool(list(artifacts.rglob("checkpoints/last.ckpt"))),
+        tasks[0],
+        first / "rank0.log",
+    )
+    for task in tasks:  # the node is lost: no handler runs, the run stays RUNNING
+        kill_group(task)
+    client, interrupted = the_run(ddp_project, "preempted")
+    assert interrupted.info.status == "RUNNING"
+
+    # SLURM requeues the job: same job id, next attempt, every task runs the command again.
+    second = tmp_path / "attempt1"
+    rank0, rank1 = finish(
+        start_slurm_tasks(ddp_project, "preempted", second, 1, RECORD_SLEEP="0.1"), second
+    )
+    assert "resuming run 'preempted'" in rank0
+    assert "rank 1 joins run 'preempted'" in rank1
+    client, run = the_run(ddp_project, "preempted")
+    assert run.info.run_id == interrupted.info.run_id
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["serotiny.slurm.restart_count"] == "1"
+    assert run.data.tags["serotiny.resume.checkpoint"] == "last"
     steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_loss")]
     assert len(steps) == EPOCHS and len(set(steps)) == EPOCHS

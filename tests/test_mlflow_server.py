@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ import pytest
 from cli_helpers import (
     add_slow_callback,
     cli_env,
+    free_port,
     has_checkpoint,
     kill_group,
     run_cli,
@@ -24,12 +24,6 @@ from cli_helpers import (
 from mlflow import MlflowClient
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 from serotiny.cli.errors import fail, show_tracebacks
@@ -107,6 +108,25 @@ def relaunched_operation() -> str | None:
     return os.environ.get(OPERATION_ENV) if is_relaunched_rank() else None
 
 
+def with_extra_rank_outputs_aside(flags: list[str], overrides: list[str]) -> list[str]:
+    """Keep the extra ranks that SLURM's srun starts out of the project's output folders.
+
+    Each task srun starts runs the whole command and composes its own config, so each
+    would make its own timestamped output folder: a known trap with Hydra. Rank 0's folder
+    is the run's; the extra ranks write their Hydra log to a folder of their own under the
+    node's temporary directory, and train with rank 0's folder, which its run records.
+    """
+    from serotiny.ml_ops.ranks import srun_task_rank
+
+    rank = srun_task_rank()
+    keys = {override.lstrip("+~").split("=", 1)[0] for override in overrides}
+    if not rank or "--multirun" in flags or "-m" in flags or "hydra.run.dir" in keys:
+        return overrides
+    job = f"{os.environ.get('SLURM_JOB_ID', 'job')}.{os.environ.get('SLURM_STEP_ID', 'step')}"
+    folder = Path(tempfile.gettempdir()) / f"serotiny-{job}-rank{rank}"
+    return [*overrides, f"hydra.run.dir={folder}", "hydra.output_subdir=null"]
+
+
 def run_operation(operation: str, arguments: list[str]) -> None:
     """Run ``serotiny <operation> <arguments>`` through ``hydra.main``."""
     arguments = list(arguments)
@@ -121,7 +141,7 @@ def run_operation(operation: str, arguments: list[str]) -> None:
     os.environ.setdefault(PROJECT_ROOT_ENV, str(root))
 
     flags, overrides = split_arguments(arguments)
-    overrides = with_packaged_search_path(overrides)
+    overrides = with_extra_rank_outputs_aside(flags, with_packaged_search_path(overrides))
     if not _HELP_FLAGS.intersection(flags):
         check_composes(config_dir, config_name, overrides)
 

@@ -18,6 +18,7 @@ from typing import Any
 from mlflow.entities import Metric
 from omegaconf import DictConfig, OmegaConf
 
+from serotiny.errors import SerotinyUserError
 from serotiny.ml_ops.heartbeat import Heartbeat
 from serotiny.ml_ops.run_state import Action
 from serotiny.ml_ops.tracking import open_training_run
@@ -33,6 +34,29 @@ def requested_folds(cfg: DictConfig) -> int:
     """The number of folds asked for by ``cv.folds`` (0: no cross-validation)."""
     options = cfg.get("cv") or {}
     return int(options.get("folds") or 0)
+
+
+class CrossValidationConfigError(SerotinyUserError):
+    """A cross-validation asked for with settings it cannot run with."""
+
+
+def check_one_process_per_fold(trainer_cfg: Any) -> None:
+    """Refuse cross-validation on a multi-process trainer (DDP and the like).
+
+    Each fold is a ``Trainer.fit`` of its own in one process, one after the other; the
+    extra ranks of a distributed trainer would not follow rank 0 from fold to fold.
+    """
+    strategy = str(trainer_cfg.get("strategy") or "")
+    devices = trainer_cfg.get("devices", 1)
+    several = (isinstance(devices, int) and devices > 1) or (
+        not isinstance(devices, int | str) and len(devices) > 1
+    )
+    if several or int(trainer_cfg.get("num_nodes") or 1) > 1 or "ddp" in strategy:
+        raise CrossValidationConfigError(
+            f"cv.folds trains each fold in one process, but the trainer asks for several "
+            f"(strategy={strategy or 'auto'}, devices={devices}): drop trainer=ddp, or run "
+            "the folds as separate runs"
+        )
 
 
 def fold_name(run_name: str, fold: int) -> str:

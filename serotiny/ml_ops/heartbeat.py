@@ -19,13 +19,20 @@ from serotiny.ml_ops.run_state import HEARTBEAT_TAG, owner_tags
 
 
 class Heartbeat:
-    """Context manager that tags the run with its owner (host, pid, SLURM job) and beats
-    every ``interval_seconds``."""
+    """Context manager that tags the run with its owner (host, pid, SLURM job), and with
+    ``tags`` in the same batch, then beats every ``interval_seconds``."""
 
-    def __init__(self, client: Any, run_id: str, interval_seconds: float) -> None:
+    def __init__(
+        self,
+        client: Any,
+        run_id: str,
+        interval_seconds: float,
+        tags: dict[str, str] | None = None,
+    ) -> None:
         self.client = client
         self.run_id = run_id
         self.interval_seconds = interval_seconds
+        self.tags = tags or {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat_until_stopped, daemon=True)
 
@@ -40,7 +47,7 @@ class Heartbeat:
                 self.beat()
 
     def __enter__(self) -> Heartbeat:
-        tags = [RunTag(key, value) for key, value in owner_tags().items()]
+        tags = [RunTag(key, value) for key, value in {**owner_tags(), **self.tags}.items()]
         self.client.log_batch(self.run_id, tags=tags)
         self.beat()
         self._thread.start()

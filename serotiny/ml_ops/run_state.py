@@ -21,29 +21,33 @@ from serotiny.errors import RunLookupError
 HEARTBEAT_TAG = "serotiny.heartbeat"
 HOST_TAG = "serotiny.host"
 PID_TAG = "serotiny.pid"
-# The SLURM job (and attempt) that owns a RUNNING run. SLURM keeps a job's id when it
+# The SLURM job step and attempt that own a RUNNING run. SLURM keeps a job's id when it
 # requeues it (after preemption or a node failure) and counts the attempt in
-# SLURM_RESTART_COUNT, which is how a requeued job knows its earlier attempt is gone.
+# SLURM_RESTART_COUNT, which is how a requeued job knows its earlier attempt is gone. The
+# step tells the tasks of one `srun` (the ranks of one DDP training) from other steps.
 SLURM_JOB_TAG = "serotiny.slurm.job_id"
+SLURM_STEP_TAG = "serotiny.slurm.step_id"
 SLURM_ATTEMPT_TAG = "serotiny.slurm.restart_count"
+_SLURM_VARIABLES = {
+    SLURM_JOB_TAG: "SLURM_JOB_ID",
+    SLURM_STEP_TAG: "SLURM_STEP_ID",
+    SLURM_ATTEMPT_TAG: "SLURM_RESTART_COUNT",
+}
 
 
-def slurm_attempt() -> tuple[str, int] | None:
-    """This process's SLURM job id and restart count, or None outside a SLURM job."""
-    job_id = os.environ.get("SLURM_JOB_ID")
-    if not job_id:
-        return None
-    restarts = os.environ.get("SLURM_RESTART_COUNT", "0")
-    return job_id, int(restarts) if restarts.isdigit() else 0
+def slurm_identity() -> dict[str, str]:
+    """This process's SLURM job, step and attempt as run tags; empty outside a SLURM job."""
+    if not os.environ.get("SLURM_JOB_ID"):
+        return {}
+    identity = {tag: os.environ.get(variable, "") for tag, variable in _SLURM_VARIABLES.items()}
+    identity[SLURM_STEP_TAG] = identity[SLURM_STEP_TAG] or "none"  # the batch script itself
+    identity[SLURM_ATTEMPT_TAG] = identity[SLURM_ATTEMPT_TAG] or "0"
+    return identity
 
 
 def owner_tags() -> dict[str, str]:
     """Tags that say which process owns a run: host, pid and, under SLURM, job and attempt."""
-    tags = {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
-    attempt = slurm_attempt()
-    if attempt is not None:
-        tags[SLURM_JOB_TAG], tags[SLURM_ATTEMPT_TAG] = attempt[0], str(attempt[1])
-    return tags
+    return {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid()), **slurm_identity()}
 
 
 def _owned_by_an_earlier_attempt_of_this_job(tags: dict[str, str]) -> bool:
@@ -52,13 +56,14 @@ def _owned_by_an_earlier_attempt_of_this_job(tags: dict[str, str]) -> bool:
     A requeued job may start on another host within seconds, while the heartbeat of its
     killed attempt still looks fresh; that attempt is gone all the same.
     """
-    attempt = slurm_attempt()
+    ours = slurm_identity()
     recorded = tags.get(SLURM_ATTEMPT_TAG, "")
     return (
-        attempt is not None
-        and tags.get(SLURM_JOB_TAG) == attempt[0]
+        bool(ours)
+        and tags.get(SLURM_JOB_TAG) == ours[SLURM_JOB_TAG]
         and recorded.isdigit()
-        and int(recorded) < attempt[1]
+        and ours[SLURM_ATTEMPT_TAG].isdigit()
+        and int(recorded) < int(ours[SLURM_ATTEMPT_TAG])
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +24,7 @@ from serotiny.ml_ops.instantiators import (
     instantiate_trainer,
 )
 from serotiny.ml_ops.mlflow_utils import download_checkpoint, load_checkpoint_state
+from serotiny.ml_ops.ranks import hand_over, handover_tags, is_extra_rank, join_rank_zero
 from serotiny.ml_ops.resume_state import RandomStateCheckpoint
 from serotiny.ml_ops.run_context import output_dir, prepare_config, print_config_tree
 from serotiny.ml_ops.run_logger import CheckpointCommittedMLFlowLogger
@@ -31,36 +33,11 @@ from serotiny.ml_ops.tracking import TrackedRun, open_training_run
 
 log = logging.getLogger(__name__)
 
-# Rank 0 opens the MLflow run; the extra ranks Lightning's DDP launcher starts inherit its
-# environment, and find the run and the checkpoint to resume from here.
-RUN_ID_ENV = "SEROTINY_RUN_ID"
-RESUME_CHECKPOINT_ENV = "SEROTINY_RESUME_CHECKPOINT"
 
-
-def is_extra_rank() -> bool:
-    """Whether this process is a DDP rank other than the one that owns the MLflow run."""
-    return int(os.environ.get("LOCAL_RANK", "0")) > 0 and bool(os.environ.get(RUN_ID_ENV))
-
-
-def joined_run(cfg: DictConfig) -> TrackedRun:
-    """The run rank 0 opened, as seen from an extra rank (which never changes its status)."""
-    from serotiny.ml_ops import mlflow_utils
-    from serotiny.ml_ops.run_state import Decision
-
-    tracking = cfg.mlflow
-    return TrackedRun(
-        client=mlflow_utils.connect(str(tracking.tracking_uri)),
-        tracking_uri=str(tracking.tracking_uri),
-        experiment_name=str(tracking.get("experiment_name") or "default"),
-        run_name=str(tracking.get("run_name")),
-        run_id=os.environ[RUN_ID_ENV],
-        decision=Decision(Action.RESUME),
-    )
-
-
-def resume_checkpoint(run: TrackedRun, folder: Path) -> tuple[Path | None, bool]:
-    """The run's newest checkpoint that loads (None when it has none yet), and whether it
-    is a fallback because a newer one was unreadable.
+def resume_checkpoint(run: TrackedRun, folder: Path) -> tuple[Path | None, str | None, bool]:
+    """The run's newest checkpoint that loads and which one it is (``last`` or ``best``;
+    None twice when it has none yet), and whether it is a fallback because a newer one was
+    unreadable.
 
     ``last`` is newest; when it is unreadable, ``best`` (never newer) is the one before.
     """
@@ -77,9 +54,9 @@ def resume_checkpoint(run: TrackedRun, folder: Path) -> tuple[Path | None, bool]
             log.warning("checkpoint %s of run %s is unreadable (%s)", which, run.run_id, reason)
             fallback = True
             continue
-        return path, fallback
+        return path, which, fallback
     log.info("run %s has no usable checkpoint: training it from the start", run.run_id)
-    return None, fallback
+    return None, None, fallback
 
 
 @contextmanager
@@ -136,22 +113,23 @@ def _finished_value(run: TrackedRun, monitor: str | None) -> float | None:
 
 
 def _build_trainer(
-    cfg: DictConfig, run: TrackedRun, callbacks: list[Any], folder: Path, rewrite: bool
+    cfg: DictConfig, run_id: str, callbacks: list[Any], folder: Path, rewrite: bool
 ) -> pl.Trainer:
     checkpoint_cfg: Any = cfg.get("checkpoint") or {}
     checkpointing = bool(cfg.trainer.get("enable_checkpointing", True))
+    tracking_uri = str(cfg.mlflow.tracking_uri)
     logger = CheckpointCommittedMLFlowLogger(
         buffered=checkpointing,
-        experiment_name=run.experiment_name,
-        tracking_uri=run.tracking_uri,
-        run_id=run.run_id,
+        experiment_name=str(cfg.mlflow.get("experiment_name") or "default"),
+        tracking_uri=tracking_uri,
+        run_id=run_id,
         log_model=False,
     )
     callbacks = [*callbacks, RandomStateCheckpoint()]
     if checkpointing:
         checkpoint = MLflowModelCheckpoint(
-            run.tracking_uri,
-            run.run_id,
+            tracking_uri,
+            run_id,
             dirpath=folder / "checkpoints",
             monitor=checkpoint_cfg.get("monitor", "val_loss"),
             mode=checkpoint_cfg.get("mode", "min"),
@@ -159,6 +137,20 @@ def _build_trainer(
         checkpoint.rewrite_after_resume = rewrite
         callbacks.append(checkpoint)
     return instantiate_trainer(cfg.trainer, callbacks, logger, default_root_dir=str(folder))
+
+
+def _train_as_extra_rank(
+    cfg: DictConfig, model: Any, datamodule: Any, callbacks: list[Any], monitor: str | None
+) -> float | None:
+    """Train in the run that rank 0 opened, without touching its status."""
+    with tempfile.TemporaryDirectory(prefix="serotiny-rank-") as scratch:
+        joined = join_rank_zero(cfg, Path(scratch), output_dir())
+        if joined is None:
+            log.info("run '%s' already finished: not training it again", cfg.mlflow.run_name)
+            return None
+        trainer = _build_trainer(cfg, joined.run_id, callbacks, joined.folder, rewrite=False)
+        trainer.fit(model, datamodule=datamodule, ckpt_path=joined.resume_from)
+    return _monitored_value(trainer, monitor)
 
 
 def train(cfg: DictConfig, parent_tags: dict[str, str] | None = None) -> float | None:
@@ -169,9 +161,14 @@ def train(cfg: DictConfig, parent_tags: dict[str, str] | None = None) -> float |
     (``checkpoint.monitor``), so that Hydra sweepers (Optuna) can optimise it.
     """
     cfg = prepare_config(cfg)
-    from serotiny.ml_ops.cross_validation import cross_validate, requested_folds
+    from serotiny.ml_ops.cross_validation import (
+        check_one_process_per_fold,
+        cross_validate,
+        requested_folds,
+    )
 
-    if requested_folds(cfg) and not is_extra_rank():
+    if requested_folds(cfg):
+        check_one_process_per_fold(cfg.trainer)
         return cross_validate(cfg)
     if cfg.get("print_config", True):
         print_config_tree(cfg)
@@ -187,12 +184,7 @@ def train(cfg: DictConfig, parent_tags: dict[str, str] | None = None) -> float |
     callbacks = instantiate_callbacks(cfg.trainer.get("callbacks"))
 
     if is_extra_rank():
-        run = joined_run(cfg)
-        trainer = _build_trainer(cfg, run, callbacks, output_dir(), rewrite=False)
-        trainer.fit(
-            model, datamodule=datamodule, ckpt_path=os.environ.get(RESUME_CHECKPOINT_ENV) or None
-        )
-        return _monitored_value(trainer, monitor)
+        return _train_as_extra_rank(cfg, model, datamodule, callbacks, monitor)
 
     run = open_training_run(cfg, extra_tags=parent_tags)
     if run.decision.action is Action.SKIP:
@@ -209,18 +201,21 @@ def train(cfg: DictConfig, parent_tags: dict[str, str] | None = None) -> float |
     if fold is not None:  # each fold of a cross-validation keeps its own files
         folder = folder / f"fold{fold}"
     try:
-        resume_from, fell_back = None, False
+        resume_from, resumed_which, fell_back = None, None, False
         if run.decision.action is Action.RESUME:
-            resume_from, fell_back = resume_checkpoint(run, folder / "resume")
-        trainer = _build_trainer(cfg, run, callbacks, folder, rewrite=fell_back)
-        os.environ[RUN_ID_ENV] = run.run_id
-        os.environ[RESUME_CHECKPOINT_ENV] = str(resume_from or "")
+            resume_from, resumed_which, fell_back = resume_checkpoint(run, folder / "resume")
+        trainer = _build_trainer(cfg, run.run_id, callbacks, folder, rewrite=fell_back)
+        hand_over(run.run_id, resume_from)
     except BaseException:
         run.client.set_terminated(run.run_id, "FAILED")
         raise
 
     heartbeat_seconds = float((cfg.get("resume") or {}).get("heartbeat_seconds", 30))
-    with Heartbeat(run.client, run.run_id, heartbeat_seconds), first_interrupt_stops_gracefully():
+    # The heartbeat's first beat also tells ranks that srun started which run to join.
+    heartbeat = Heartbeat(
+        run.client, run.run_id, heartbeat_seconds, handover_tags(resumed_which, folder)
+    )
+    with heartbeat, first_interrupt_stops_gracefully():
         try:
             trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
         except (KeyboardInterrupt, SystemExit) as stop:
