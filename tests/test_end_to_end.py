@@ -138,10 +138,18 @@ print(json.dumps({{"type": type(model).__name__, "ids": manifest["id"].tolist(),
                   "pred": out, "same": same}}))
 """
     # Run away from the project: the run alone must hold what is needed.
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
     completed = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, env=cli_env(), capture_output=True, text=True
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=cli_env(TMPDIR=str(scratch)),
+        capture_output=True,
+        text=True,
     )
     assert completed.returncode == 0, completed.stderr
+    # No downloaded checkpoint left behind (torch keeps a cache of its own there).
+    assert not list(scratch.glob("serotiny-*"))
     loaded = json.loads(completed.stdout.strip().splitlines()[-1])
     assert loaded["type"] == "BasicModel"
     assert loaded["same"] is True

@@ -142,10 +142,9 @@ def list_checkpoints(client: MlflowClient, run_id: str) -> list[str]:
     ]
 
 
-def download_checkpoint(
-    client: MlflowClient, run_id: str, which: str = "best", destination: Path | None = None
-) -> Path:
-    """Download the run's ``best`` or ``last`` checkpoint; fall back to the other one.
+def download_checkpoint(client: MlflowClient, run_id: str, which: str, destination: Path) -> Path:
+    """Download the run's ``best`` or ``last`` checkpoint into ``destination``; fall back to
+    the other one.
 
     The run's best checkpoint may be missing when nothing was monitored; then the last one is
     the only model there is.
@@ -157,8 +156,8 @@ def download_checkpoint(
     for name in order:
         artifact = f"{CHECKPOINT_ARTIFACT_DIR}/{name}.ckpt"
         if artifact in available:
-            target = destination or Path(tempfile.mkdtemp(prefix="serotiny-ckpt-"))
-            return Path(client.download_artifacts(run_id, artifact, str(target)))
+            destination.mkdir(parents=True, exist_ok=True)
+            return Path(client.download_artifacts(run_id, artifact, str(destination)))
     raise RunLookupError(
         f"run {run_id} has no checkpoint under '{CHECKPOINT_ARTIFACT_DIR}/'; "
         "was it trained with checkpointing enabled?"
@@ -228,7 +227,8 @@ def build_single_model(
 
     config = load_run_config(client, run_id)
     model = instantiate(config.model)
-    state = load_checkpoint_state(download_checkpoint(client, run_id, checkpoint))
+    with tempfile.TemporaryDirectory(prefix="serotiny-ckpt-") as folder:
+        state = load_checkpoint_state(download_checkpoint(client, run_id, checkpoint, Path(folder)))
     model.load_state_dict(state["state_dict"])
     model.eval()
     return model
