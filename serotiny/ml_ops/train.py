@@ -170,7 +170,7 @@ def train(cfg: DictConfig, parent_tags: dict[str, str] | None = None) -> float |
     if requested_folds(cfg):
         check_one_process_per_fold(cfg.trainer)
         return cross_validate(cfg)
-    if cfg.get("print_config", True):
+    if cfg.get("print_config", True) and not is_extra_rank():  # rank 0 shows it
         print_config_tree(cfg)
     if cfg.get("seed") is not None:
         pl.seed_everything(int(cfg.seed), workers=True)

@@ -204,3 +204,24 @@ def test_cross_validation_then_its_ensemble(sweeps_tutorial: FollowedPage) -> No
     probabilities = predictions[[f"probability_{k}" for k in range(3)]].to_numpy()
     assert probabilities.sum(axis=1) == pytest.approx(1.0, abs=1e-5)
     assert (predictions["prediction"] == probabilities.argmax(axis=1)).all()
+
+
+def test_scaling_out(tmp_path: Path) -> None:
+    page = follow("tutorials/scale_out.md", tmp_path)
+    client = client_of(page.project)
+    experiment = client.get_experiment_by_name("default")
+    runs = {run.info.run_name: run for run in client.search_runs([experiment.experiment_id])}
+    # One run for the two DDP ranks; the others as the page names them.
+    assert set(runs) == {"ddp", "bf16", "job_1", "job_2"}
+    assert all(run.info.status == "FINISHED" for run in runs.values())
+
+    ddp = runs["ddp"]
+    assert ddp.data.params["trainer.strategy"] == "ddp"
+    assert ddp.data.params["trainer.devices"] == "2"
+    assert len(client.get_metric_history(ddp.info.run_id, "val_loss")) == 3
+    assert runs["bf16"].data.params["trainer.precision"] == "bf16-mixed"
+    assert runs["bf16"].data.params["data.pin_memory"] == "True"
+    # One output folder for the DDP run and one for the bf16 run, not one per rank.
+    assert len(list((page.project / "outputs" / "train").iterdir())) == 2
+    # The local launcher really went through submitit.
+    assert list((page.project / "multirun").rglob(".submitit"))
