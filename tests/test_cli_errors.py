@@ -34,7 +34,7 @@ def test_outside_a_project(tmp_path: Path) -> None:
 
 def test_unknown_group_option_lists_the_options(cli, project: Path) -> None:
     result = cli("train", "model=nope")
-    assert_one_line_error(result, "model/nope", "default, linear, tabular_vae")
+    assert_one_line_error(result, "model/nope", "default, linear, small_cnn, tabular_vae")
     assert no_run_is_running(project)
 
 

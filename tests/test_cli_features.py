@@ -33,6 +33,27 @@ def test_multirun_with_interpolated_run_names(cli, project: Path) -> None:
     assert all(run.info.status == "FINISHED" for run in runs.values())
 
 
+def test_every_model_config_of_the_template_trains(cli, project: Path) -> None:
+    configs = sorted(p.stem for p in (project / "a_tiny_project" / "config" / "model").glob("*"))
+    assert {"default", "small_cnn", "tabular_vae"} <= set(configs)
+    result = cli(
+        "train",
+        "--multirun",
+        f"model={','.join(configs)}",
+        "++mlflow.run_name=model_${hydra:runtime.choices.model}",
+        "++trainer.max_epochs=2",
+    )
+    assert result.returncode == 0, result.output
+    runs = runs_by_name(project)
+    assert set(runs) == {f"model_{name}" for name in configs}
+    for name, run in runs.items():
+        assert run.info.status == "FINISHED", name
+        assert "val_loss" in run.data.metrics, name
+    cnn = runs["model_small_cnn"].data
+    assert cnn.params["model.network._target_"] == "serotiny.models.SmallCNN"
+    assert cnn.metrics["val_accuracy"] > 0.5  # three classes: better than chance
+
+
 def test_experiment_config_overrides_groups_and_values(cli, project: Path) -> None:
     result = cli("train", "experiment=example", "++mlflow.run_name=exp", "++trainer.max_epochs=1")
     assert result.returncode == 0, result.output

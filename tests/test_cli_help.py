@@ -48,4 +48,4 @@ def test_train_help_is_hydras_app_help(project: Path) -> None:
     result = run_cli("train", "--help", cwd=project)
     assert result.returncode == 0
     # Hydra's app help lists the project's config groups and their options.
-    assert "model: default, linear, tabular_vae" in result.stdout
+    assert "model: default, linear, small_cnn, tabular_vae" in result.stdout

@@ -82,7 +82,6 @@ class JoinedRun:
     """What an extra rank trains in: rank 0's run, output folder and resume checkpoint."""
 
     run_id: str
-    run_name: str
     folder: Path
     resume_from: Path | None
 
@@ -102,10 +101,7 @@ def join_rank_zero(cfg: DictConfig, scratch: Path, default_folder: Path) -> Join
     if not srun_task_rank():
         resume_from = os.environ.get(RESUME_CHECKPOINT_ENV)
         return JoinedRun(
-            os.environ[RUN_ID_ENV],
-            str(tracking.get("run_name")),
-            default_folder,
-            Path(resume_from) if resume_from else None,
+            os.environ[RUN_ID_ENV], default_folder, Path(resume_from) if resume_from else None
         )
 
     from serotiny.ml_ops import mlflow_utils
@@ -120,7 +116,7 @@ def join_rank_zero(cfg: DictConfig, scratch: Path, default_folder: Path) -> Join
         resume_from = mlflow_utils.download_checkpoint(client, run.info.run_id, which, scratch)
     folder = Path(run.data.tags.get(OUTPUT_DIR_TAG) or default_folder)
     log.info("rank %s joins run '%s' (%s)", srun_task_rank(), run.info.run_name, run.info.run_id)
-    return JoinedRun(run.info.run_id, run.info.run_name, folder, resume_from)
+    return JoinedRun(run.info.run_id, folder, resume_from)
 
 
 def _wait_for_rank_zero(client: Any, cfg: DictConfig) -> Any | None:
