@@ -18,6 +18,7 @@ from mlflow import MlflowClient
 pytestmark = pytest.mark.slow
 EPOCHS = 3
 RECORDER = """
+import os
 import time
 from pathlib import Path
 
@@ -25,7 +26,8 @@ import lightning.pytorch as pl
 
 
 class RecordIds(pl.Callback):
-    \"\"\"Writes the ids each rank trains on, one file per rank and epoch.\"\"\"
+    \"\"\"Writes the ids each rank trains on, one file per rank and epoch (named after
+    $RECORD_PREFIX, which is not part of the config, so that a resume may change it).\"\"\"
 
     def __init__(self, folder: str, seconds: float = 0.0) -> None:
         self.folder = Path(folder)
@@ -33,7 +35,8 @@ class RecordIds(pl.Callback):
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        name = f"rank{trainer.global_rank}_epoch{trainer.current_epoch}.txt"
+        prefix = os.environ.get("RECORD_PREFIX", "")
+        name = f"{prefix}rank{trainer.global_rank}_epoch{trainer.current_epoch}.txt"
         with (self.folder / name).open("a") as handle:
             handle.writelines(f"{value}\\n" for value in batch["id"])
         time.sleep(self.seconds)
@@ -167,57 +170,67 @@ def finish(tasks: list[subprocess.Popen], logs: Path) -> list[str]:
     return outputs
 
 
-def test_srun_tasks_make_one_run_and_shard_the_data(ddp_project: Path, tmp_path: Path) -> None:
-    logs = tmp_path / "logs"
-    rank0, rank1 = finish(start_slurm_tasks(ddp_project, "srun", logs, 0), logs)
-    client, run = the_run(ddp_project, "srun")
-    assert run.info.status == "FINISHED"
-    assert f"rank 1 joins run 'srun' ({run.info.run_id})" in rank1
-    assert len(client.get_metric_history(run.info.run_id, "val_loss")) == EPOCHS
-    assert len(client.list_artifacts(run.info.run_id, "config")) == 1
-    assert run.data.tags["serotiny.slurm.job_id"] == "4242"
-    # One output folder, rank 0's: the extra rank kept its Hydra files out of the project.
-    (folder,) = (ddp_project / "outputs" / "train").iterdir()
-    assert run.data.tags["serotiny.output_dir"] == str(folder)
-    assert not list(ddp_project.glob("*.log"))
-
-    manifest = pd.read_csv(ddp_project / "data" / "manifest.csv")
-    train_ids = set(manifest.loc[manifest["split"] == "train", "id"])
-    for epoch in range(EPOCHS):
-        per_rank = [
-            (tmp_path / "seen" / f"rank{rank}_epoch{epoch}.txt").read_text().split()
-            for rank in (0, 1)
-        ]
-        union = per_rank[0] + per_rank[1]
-        assert per_rank[0] and per_rank[1] and len(union) == len(set(union))
-        assert set(union) == train_ids
-
-
-def test_a_requeued_srun_job_resumes_its_run(ddp_project: Path, tmp_path: Path) -> None:
+def test_a_requeued_srun_job_resumes_its_one_run_and_shards_the_data(
+    ddp_project: Path, tmp_path: Path
+) -> None:
     first = tmp_path / "attempt0"
-    tasks = start_slurm_tasks(ddp_project, "preempted", first, 0, RECORD_SLEEP="0.1")
+    tasks = start_slurm_tasks(
+        ddp_project, "preempted", first, 0, RECORD_SLEEP="0.1", RECORD_PREFIX="first_"
+    )
     artifacts = ddp_project / "mlartifacts"
     wait_until(
         lambda: bool(list(artifacts.rglob("checkpoints/last.ckpt"))),
         tasks[0],
         first / "rank0.log",
     )
+    assert "rank 1 joins run 'preempted'" in (first / "rank1.log").read_text()
     for task in tasks:  # the node is lost: no handler runs, the run stays RUNNING
         kill_group(task)
     client, interrupted = the_run(ddp_project, "preempted")
     assert interrupted.info.status == "RUNNING"
+    assert interrupted.data.tags["serotiny.slurm.restart_count"] == "0"
+    assert interrupted.data.tags["serotiny.resume.checkpoint"] == "none"
 
     # SLURM requeues the job: same job id, next attempt, every task runs the command again.
     second = tmp_path / "attempt1"
     rank0, rank1 = finish(
-        start_slurm_tasks(ddp_project, "preempted", second, 1, RECORD_SLEEP="0.1"), second
+        start_slurm_tasks(
+            ddp_project,
+            "preempted",
+            second,
+            1,
+            RECORD_SLEEP="0.1",
+            RECORD_PREFIX="second_",
+        ),
+        second,
     )
     assert "resuming run 'preempted'" in rank0
-    assert "rank 1 joins run 'preempted'" in rank1
-    client, run = the_run(ddp_project, "preempted")
+    assert f"rank 1 joins run 'preempted' ({interrupted.info.run_id})" in rank1
+    client, run = the_run(ddp_project, "preempted")  # still one run, whatever the ranks
     assert run.info.run_id == interrupted.info.run_id
     assert run.info.status == "FINISHED"
     assert run.data.tags["serotiny.slurm.restart_count"] == "1"
     assert run.data.tags["serotiny.resume.checkpoint"] == "last"
     steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_loss")]
     assert len(steps) == EPOCHS and len(set(steps)) == EPOCHS
+    assert len(client.list_artifacts(run.info.run_id, "config")) == 1
+
+    # One output folder per attempt, rank 0's; the extra rank kept Hydra's files elsewhere.
+    folders = sorted((ddp_project / "outputs" / "train").iterdir())
+    assert len(folders) == 2
+    assert run.data.tags["serotiny.output_dir"] == str(folders[-1])
+    assert not list(ddp_project.glob("*.log"))
+
+    # Each epoch the requeued attempt trained, the two ranks saw the train split once.
+    manifest = pd.read_csv(ddp_project / "data" / "manifest.csv")
+    train_ids = set(manifest.loc[manifest["split"] == "train", "id"])
+    seen = tmp_path / "seen"
+    epochs = sorted({path.stem.split("_")[-1] for path in seen.glob("second_rank0_*.txt")})
+    assert epochs and f"epoch{EPOCHS - 1}" in epochs
+    for epoch in epochs:
+        per_rank = [
+            (seen / f"second_rank{rank}_{epoch}.txt").read_text().split() for rank in (0, 1)
+        ]
+        union = per_rank[0] + per_rank[1]
+        assert per_rank[0] and per_rank[1] and len(union) == len(set(union)), epoch
+        assert set(union) == train_ids, epoch

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -12,7 +13,8 @@ import torch
 from cli_helpers import add_slow_callback, run_cli, start_cli, tracking_uri, wait_until
 from mlflow import MlflowClient
 
-pytestmark = pytest.mark.slow
+# On one pytest-xdist worker: the tests compare against one uninterrupted run, made once.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("uninterrupted_run")]
 EPOCHS = 6
 
 
@@ -30,6 +32,17 @@ def arguments(name: str) -> list[str]:
 @pytest.fixture
 def slow_project(project: Path) -> Path:
     add_slow_callback(project, seconds=0.06)
+    return project
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(rendered_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project of its own in which the same training ran once without interruption."""
+    project = tmp_path_factory.mktemp("uninterrupted") / rendered_template.name
+    shutil.copytree(rendered_template, project)
+    add_slow_callback(project, seconds=0.06)
+    straight = run_cli(*arguments("straight"), cwd=project)
+    assert straight.returncode == 0, straight.output
     return project
 
 
@@ -63,7 +76,7 @@ def start_and_interrupt(project: Path, name: str, how: signal.Signals, log: Path
 
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM])
 def test_interrupted_run_resumes_to_the_same_result(
-    slow_project: Path, how, tmp_path: Path
+    slow_project: Path, uninterrupted: Path, how, tmp_path: Path
 ) -> None:
     project = slow_project
     output = start_and_interrupt(project, "crashy", how, tmp_path / "train.log")
@@ -85,18 +98,13 @@ def test_interrupted_run_resumes_to_the_same_result(
         assert len(set(steps)) == EPOCHS  # no step twice
         assert steps == sorted(steps)
 
-    straight = run_cli(*arguments("straight"), cwd=project)
-    assert straight.returncode == 0, straight.output
-    _, reference = single_run(project, "straight")
-    reference_steps = [m.step for m in client.get_metric_history(reference.info.run_id, "val_loss")]
-    assert reference_steps == [
-        m.step for m in client.get_metric_history(run.info.run_id, "val_loss")
-    ]
+    reference_client, reference = single_run(uninterrupted, "straight")
+    reference_history = reference_client.get_metric_history(reference.info.run_id, "val_loss")
+    history = client.get_metric_history(run.info.run_id, "val_loss")
+    assert [m.step for m in reference_history] == [m.step for m in history]
     resumed_weights = final_weights(project, "crashy")
-    reference_weights = final_weights(project, "straight")
+    reference_weights = final_weights(uninterrupted, "straight")
     assert resumed_weights.keys() == reference_weights.keys()
     for key, value in reference_weights.items():
         torch.testing.assert_close(resumed_weights[key], value, rtol=0, atol=0, msg=key)
-    history = client.get_metric_history(run.info.run_id, "val_loss")
-    reference_history = client.get_metric_history(reference.info.run_id, "val_loss")
     assert [m.value for m in history] == pytest.approx([m.value for m in reference_history])
