@@ -41,3 +41,14 @@ def cli(project: Path) -> Callable[..., CliResult]:
         return run_cli(*args, cwd=project, project=project, **kwargs)  # type: ignore[arg-type]
 
     return run
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``--dist loadgroup``), keep the tests that share a module-scoped
+    fixture (a project trained once for the module, say) on one worker, so that the
+    fixture is made once rather than once per worker."""
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        definitions = info.name2fixturedefs.values() if info is not None else ()
+        if any(d.scope == "module" for defs in definitions for d in defs):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))

@@ -13,8 +13,7 @@ import torch
 from cli_helpers import add_slow_callback, run_cli, start_cli, tracking_uri, wait_until
 from mlflow import MlflowClient
 
-# On one pytest-xdist worker: the tests compare against one uninterrupted run, made once.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("uninterrupted_run")]
+pytestmark = pytest.mark.slow
 EPOCHS = 6
 
 
