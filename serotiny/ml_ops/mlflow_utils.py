@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
 CHECKPOINT_ARTIFACT_DIR = "checkpoints"
 CONFIG_ARTIFACT = "config/train.yaml"
 CHECKPOINT_NAMES = ("best", "last")
+SQLITE_PREFIX = "sqlite:///"
 
 
 def connect(tracking_uri: str) -> MlflowClient:
@@ -29,19 +32,33 @@ def connect(tracking_uri: str) -> MlflowClient:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     from mlflow import MlflowClient
 
-    if tracking_uri.startswith("sqlite:///"):
-        # The first use of a SQLite store creates and migrates its schema. Two processes
-        # doing that at once (sweep jobs, DDP ranks, a notebook) corrupt each other's
-        # migration, so the first touch happens under a lock next to the database.
-        from filelock import FileLock
-
-        database = Path(tracking_uri[len("sqlite:///") :])
-        database.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(f"{database}.lock", timeout=300):
-            client = MlflowClient(tracking_uri=tracking_uri)
+    # The first use of a SQLite store creates and migrates its schema. Two processes doing
+    # that at once (sweep jobs, DDP ranks, a notebook) corrupt each other's migration, so
+    # the first touch happens under the store's lock.
+    with store_lock(tracking_uri):
+        client = MlflowClient(tracking_uri=tracking_uri)
+        if tracking_uri.startswith(SQLITE_PREFIX):
             client.search_experiments(max_results=1)
-        return client
-    return MlflowClient(tracking_uri=tracking_uri)
+    return client
+
+
+@contextmanager
+def store_lock(tracking_uri: str) -> Iterator[None]:
+    """Hold the lock of a SQLite store (a file next to the database); no-op for a server.
+
+    Processes on one machine take it around the read-then-write steps that must not
+    interleave: migrating a new store, and deciding what a run name means, then creating
+    or reopening that run.
+    """
+    if not tracking_uri.startswith(SQLITE_PREFIX):
+        yield
+        return
+    from filelock import FileLock
+
+    database = Path(tracking_uri[len(SQLITE_PREFIX) :])
+    database.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(f"{database}.lock", timeout=300):
+        yield
 
 
 def default_artifact_location(tracking_uri: str) -> str | None:
@@ -50,9 +67,8 @@ def default_artifact_location(tracking_uri: str) -> str | None:
     An experiment created without an explicit location puts artifacts under ``./mlruns``
     of whatever the current directory is, so for SQLite we always give one.
     """
-    prefix = "sqlite:///"
-    if tracking_uri.startswith(prefix):
-        database = Path(tracking_uri[len(prefix) :])
+    if tracking_uri.startswith(SQLITE_PREFIX):
+        database = Path(tracking_uri[len(SQLITE_PREFIX) :])
         return (database.parent / "mlartifacts").resolve().as_uri()
     return None
 

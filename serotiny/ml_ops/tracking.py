@@ -122,42 +122,34 @@ def open_training_run(cfg: DictConfig, extra_tags: dict[str, str] | None = None)
     """Find or create the run named in ``cfg.mlflow``, decided by the run-state table.
 
     ``extra_tags`` go on a new run (e.g. a cross-validation fold's parent and index).
+    Deciding what the name means and creating or reopening the run happen under the store's
+    lock, so that two commands started at once with one name never both train it.
     """
     tracking = cfg.mlflow
     tracking_uri = str(tracking.tracking_uri)
     client = mlflow_utils.connect(tracking_uri)
     experiment_name = str(tracking.get("experiment_name") or "default")
-    experiment_id = mlflow_utils.get_or_create_experiment(
-        client, experiment_name, tracking.get("artifact_location")
-    )
     run_name = str(tracking.get("run_name") or generated_run_name(cfg))
     resume_cfg = cfg.get("resume") or {}
     stale_after = float(resume_cfg.get("stale_after_seconds", 90))
-    runs = mlflow_utils.find_runs_by_name(client, experiment_id, run_name)
-    decision = decide(runs, run_name, stale_after)
-    if decision.action is Action.SKIP and resume_cfg.get("retrain_finished", False):
-        set_aside_finished_run(client, decision.run)
-        decision = Decision(Action.START, reason="retrain_finished was asked for")
-
-    if decision.action is Action.START:
-        run = client.create_run(
-            experiment_id,
-            run_name=run_name,
-            tags={
+    with mlflow_utils.store_lock(tracking_uri):
+        experiment_id = mlflow_utils.get_or_create_experiment(
+            client, experiment_name, tracking.get("artifact_location")
+        )
+        runs = mlflow_utils.find_runs_by_name(client, experiment_id, run_name)
+        decision = decide(runs, run_name, stale_after)
+        if decision.action is Action.SKIP and resume_cfg.get("retrain_finished", False):
+            set_aside_finished_run(client, decision.run)
+            decision = Decision(Action.START, reason="retrain_finished was asked for")
+        if decision.action is Action.START:
+            tags = {
                 CONFIG_HASH_TAG: config_hash(training_identity(cfg)),
                 OPERATION_TAG: "train",
                 **(extra_tags or {}),
-            },
-        )
-        run_id = run.info.run_id
-        try:
-            log_new_run_contents(client, run_id, cfg)
-        except BaseException:
-            client.set_terminated(run_id, "FAILED")
-            raise
-        log.info("started run '%s' (%s) in experiment '%s'", run_name, run_id, experiment_name)
-    else:
-        run_id = decision.run.info.run_id
+            }
+            run_id = client.create_run(experiment_id, run_name=run_name, tags=tags).info.run_id
+        else:
+            run_id = decision.run.info.run_id
         if decision.action is Action.RESUME:
             check_config_drift(
                 client, decision.run, cfg, bool(resume_cfg.get("allow_config_change", False))
@@ -165,5 +157,14 @@ def open_training_run(cfg: DictConfig, extra_tags: dict[str, str] | None = None)
             if decision.mark_failed_first:
                 client.set_terminated(run_id, "FAILED")
             client.update_run(run_id, status="RUNNING")
-            log.info("resuming run '%s' (%s): %s", run_name, run_id, decision.reason)
+
+    if decision.action is Action.START:
+        try:
+            log_new_run_contents(client, run_id, cfg)
+        except BaseException:
+            client.set_terminated(run_id, "FAILED")
+            raise
+        log.info("started run '%s' (%s) in experiment '%s'", run_name, run_id, experiment_name)
+    elif decision.action is Action.RESUME:
+        log.info("resuming run '%s' (%s): %s", run_name, run_id, decision.reason)
     return TrackedRun(client, tracking_uri, experiment_name, run_name, run_id, decision)
