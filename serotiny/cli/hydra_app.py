@@ -117,13 +117,15 @@ def with_extra_rank_outputs_aside(flags: list[str], overrides: list[str]) -> lis
     node's temporary directory, and train with rank 0's folder, which its run records.
     """
     from serotiny.ml_ops.ranks import srun_task_rank
+    from serotiny.ml_ops.run_state import SLURM_JOB_TAG, SLURM_STEP_TAG, slurm_identity
 
     rank = srun_task_rank()
     keys = {override.lstrip("+~").split("=", 1)[0] for override in overrides}
     if not rank or "--multirun" in flags or "-m" in flags or "hydra.run.dir" in keys:
         return overrides
-    job = f"{os.environ.get('SLURM_JOB_ID', 'job')}.{os.environ.get('SLURM_STEP_ID', 'step')}"
-    folder = Path(tempfile.gettempdir()) / f"serotiny-{job}-rank{rank}"
+    job = slurm_identity()
+    step = f"{job.get(SLURM_JOB_TAG, 'job')}.{job.get(SLURM_STEP_TAG, 'step')}"
+    folder = Path(tempfile.gettempdir()) / f"serotiny-{step}-rank{rank}"
     return [*overrides, f"hydra.run.dir={folder}", "hydra.output_subdir=null"]
 
 

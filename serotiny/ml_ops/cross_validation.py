@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import statistics
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from mlflow.entities import Metric
@@ -49,7 +50,7 @@ def check_one_process_per_fold(trainer_cfg: Any) -> None:
     strategy = str(trainer_cfg.get("strategy") or "")
     devices = trainer_cfg.get("devices", 1)
     several = (isinstance(devices, int) and devices > 1) or (
-        not isinstance(devices, int | str) and len(devices) > 1
+        isinstance(devices, Sequence) and not isinstance(devices, str) and len(devices) > 1
     )
     if several or int(trainer_cfg.get("num_nodes") or 1) > 1 or "ddp" in strategy:
         raise CrossValidationConfigError(

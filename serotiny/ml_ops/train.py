@@ -162,6 +162,7 @@ def train(cfg: DictConfig, parent_tags: dict[str, str] | None = None) -> float |
     """
     cfg = prepare_config(cfg)
     from serotiny.ml_ops.cross_validation import (
+        FOLD_TAG,
         check_one_process_per_fold,
         cross_validate,
         requested_folds,
@@ -197,7 +198,7 @@ def train(cfg: DictConfig, parent_tags: dict[str, str] | None = None) -> float |
         return _finished_value(run, monitor)
 
     folder = output_dir()
-    fold = (parent_tags or {}).get("serotiny.cv.fold")
+    fold = (parent_tags or {}).get(FOLD_TAG)
     if fold is not None:  # each fold of a cross-validation keeps its own files
         folder = folder / f"fold{fold}"
     try:
