@@ -148,7 +148,7 @@ class ProjectTree(SphinxDirective):
     option_spec = {"project_name": directives.unchanged}
 
     def run(self) -> list[nodes.Node]:
-        from serotiny.project_template import render_project, template_dir
+        from serotiny.commands.new_project import render_project, template_dir
 
         for path in template_dir().rglob("*"):
             if path.is_file():

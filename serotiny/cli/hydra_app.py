@@ -13,20 +13,22 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
-from serotiny.cli.errors import fail, show_tracebacks
+from omegaconf import DictConfig
+
+from serotiny.cli.errors import fail, show_tracebacks, user_errors_exit_cleanly
 from serotiny.cli.overrides import check_composes
 from serotiny.cli.project import find_project
+from serotiny.cli.relaunch import leave_for_extra_ranks, relaunched_config_dir
+from serotiny.cluster import slurm_job, srun_task_rank
+from serotiny.commands import run_command
 from serotiny.errors import ProjectNotFoundError
+from serotiny.settings.schema import register_settings
 
 OPERATIONS = ("train", "test", "predict", "validate")
 PACKAGED_CONFIGS = "pkg://serotiny.config"
 PROJECT_ROOT_ENV = "SEROTINY_PROJECT_ROOT"
-# Lightning's DDP launcher re-executes this process once per extra rank, rebuilding the
-# command from sys.argv, which must then hold Hydra's arguments only. The operation and the
-# config folder travel to those ranks in the environment instead.
-OPERATION_ENV = "SEROTINY_OPERATION"
-CONFIG_DIR_ENV = "SEROTINY_CONFIG_DIR"
 _HELP_FLAGS = {"--help", "-h", "--hydra-help", "--shell-completion", "-sc", "--info", "-i"}
 _FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name"}
 _FLAGS_WITH_VALUE |= {"-cn", "--config-dir", "-cd", "--experimental-rerun"}
@@ -83,8 +85,8 @@ def with_packaged_search_path(overrides: list[str]) -> list[str]:
 def resolve_config_dir(arguments: list[str]) -> tuple[Path, Path]:
     """Return (config dir, project root) from ``--config-dir`` or the enclosing project."""
     explicit = pop_option(arguments, "--config-dir")
-    if explicit is None and is_relaunched_rank():
-        explicit = os.environ.get(CONFIG_DIR_ENV)
+    if explicit is None:
+        explicit = relaunched_config_dir()
     if explicit is not None:
         config_dir = Path(explicit).expanduser().resolve()
         if not config_dir.is_dir():
@@ -98,16 +100,6 @@ def resolve_config_dir(arguments: list[str]) -> tuple[Path, Path]:
     return project.config_dir, project.root
 
 
-def is_relaunched_rank() -> bool:
-    """Whether this process is an extra rank that Lightning started for a serotiny job."""
-    return bool(os.environ.get(OPERATION_ENV)) and int(os.environ.get("LOCAL_RANK", "0")) > 0
-
-
-def relaunched_operation() -> str | None:
-    """The operation an extra DDP rank must run, or None in an ordinary process."""
-    return os.environ.get(OPERATION_ENV) if is_relaunched_rank() else None
-
-
 def with_extra_rank_outputs_aside(flags: list[str], overrides: list[str]) -> list[str]:
     """Keep the extra ranks that SLURM's srun starts out of the project's output folders.
 
@@ -116,15 +108,12 @@ def with_extra_rank_outputs_aside(flags: list[str], overrides: list[str]) -> lis
     is the run's; the extra ranks write their Hydra log to a folder of their own under the
     node's temporary directory, and train with rank 0's folder, which its run records.
     """
-    from serotiny.ml_ops.ranks import srun_task_rank
-    from serotiny.ml_ops.run_state import SLURM_JOB_TAG, SLURM_STEP_TAG, slurm_identity
-
     rank = srun_task_rank()
     keys = {override.lstrip("+~").split("=", 1)[0] for override in overrides}
     if not rank or "--multirun" in flags or "-m" in flags or "hydra.run.dir" in keys:
         return overrides
-    job = slurm_identity()
-    step = f"{job.get(SLURM_JOB_TAG, 'job')}.{job.get(SLURM_STEP_TAG, 'step')}"
+    job = slurm_job()
+    step = job.step if job is not None else "job.step"
     folder = Path(tempfile.gettempdir()) / f"serotiny-{step}-rank{rank}"
     return [*overrides, f"hydra.run.dir={folder}", "hydra.output_subdir=null"]
 
@@ -142,6 +131,7 @@ def run_operation(operation: str, arguments: list[str]) -> None:
     # Every rank of a distributed job and every job of a sweep sees the same root.
     os.environ.setdefault(PROJECT_ROOT_ENV, str(root))
 
+    register_settings()
     flags, overrides = split_arguments(arguments)
     overrides = with_extra_rank_outputs_aside(flags, with_packaged_search_path(overrides))
     if not _HELP_FLAGS.intersection(flags):
@@ -149,16 +139,11 @@ def run_operation(operation: str, arguments: list[str]) -> None:
 
     import hydra
 
-    def task(cfg):  # type: ignore[no-untyped-def]
-        from serotiny.cli.errors import user_errors_exit_cleanly
-
+    def task(cfg: DictConfig) -> Any:
         with user_errors_exit_cleanly():
-            from serotiny.ml_ops import run_operation as run_ml_operation
+            return run_command(operation, cfg)
 
-            return run_ml_operation(operation, cfg)
-
-    os.environ[OPERATION_ENV] = operation
-    os.environ[CONFIG_DIR_ENV] = str(config_dir)
+    leave_for_extra_ranks(operation, str(config_dir))
     if not any(o.startswith("hydra.job.name=") for o in overrides):
         overrides.append(f"hydra.job.name={operation}")
     sys.argv = [sys.argv[0], *flags, *overrides]

@@ -12,6 +12,7 @@ import os
 import sys
 
 from serotiny.cli.errors import user_errors_exit_cleanly
+from serotiny.cli.relaunch import relaunched_operation
 
 
 def train(*overrides: str) -> None:
@@ -50,7 +51,7 @@ def new(output_dir: str = ".", no_input: bool = False, **context: str) -> None:
 
     Example: serotiny new --no-input --project_name="A Tiny Project"
     """
-    from serotiny.project_template import render_project
+    from serotiny.commands.new_project import render_project
 
     path = render_project(output_dir=output_dir, no_input=no_input, extra_context=context)
     print(f"created {path}\nnext: pip install -e {path} && cd {path} && serotiny train")
@@ -94,8 +95,6 @@ def main(argv: list[str] | None = None) -> None:
         arguments.remove("--debug")
         os.environ["SEROTINY_DEBUG"] = "1"
     with user_errors_exit_cleanly():
-        from serotiny.cli.hydra_app import relaunched_operation
-
         operation = relaunched_operation()
         if operation is not None and (not arguments or arguments[0] not in COMMANDS):
             _run_operation(operation, arguments)  # an extra DDP rank: see hydra_app

@@ -1,4 +1,5 @@
-"""Checking Hydra overrides before a job starts, so mistakes end in one clear line.
+"""Checking Hydra overrides and serotiny's settings before a job starts, so mistakes end in
+one clear line.
 
 Hydra's own error reporting prints several lines and exits 1; serotiny's contract is one
 line and exit 2. We therefore compose the config once up front with Hydra's compose API
@@ -11,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from serotiny.errors import SerotinyUserError
+from serotiny.settings.reading import check_settings
 
 
 class ConfigError(SerotinyUserError):
@@ -54,7 +56,7 @@ def check_composes(config_dir: Path, config_name: str, overrides: list[str]) -> 
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(str(config_dir), version_base="1.3", job_name=config_name):
-            compose(config_name, overrides=single_job, return_hydra_config=True)
+            cfg = compose(config_name, overrides=single_job, return_hydra_config=True)
     except MissingConfigException as error:
         from serotiny.cli.errors import one_line
 
@@ -71,3 +73,4 @@ def check_composes(config_dir: Path, config_name: str, overrides: list[str]) -> 
         raise ConfigError(f"{error}{detail} (config dir {config_dir})") from error
     finally:
         GlobalHydra.instance().clear()
+    check_settings(cfg)

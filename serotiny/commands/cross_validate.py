@@ -1,47 +1,43 @@
-"""K-fold cross-validation: one MLflow parent run with a child run per fold.
+"""K-fold cross-validation: ``serotiny train ++cv.folds=5`` trains every fold under one parent.
 
-The parent carries the run name; folds are named ``<name>-fold<i>`` and tagged with the
-parent's id. Every fold goes through the same run-name table as any training, so rerunning
-the command after a crash trains only the folds that did not finish. When all folds are
-done, the parent logs each metric's mean and standard deviation over the folds (and each
-fold's value), and ``serotiny test`` / ``predict`` / ``load_model_from_checkpoint`` on the
-parent use the folds' models as an ensemble.
+The parent run carries the run name; each fold is a training of its own (``train``), named
+``<name>-fold<i>`` and made a child of the parent, and goes through the same run-name table,
+so rerunning the command after a crash trains only the folds that did not finish. When all
+folds are done, the parent logs each metric's mean and standard deviation over the folds,
+and ``serotiny test`` / ``predict`` / ``load_model_from_checkpoint`` on the parent use the
+folds' models as an ensemble.
 """
 
 from __future__ import annotations
 
 import logging
-import statistics
-import time
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
 
-from mlflow.entities import Metric
 from omegaconf import DictConfig, OmegaConf
 
+from serotiny.commands.job_setup import output_folder, print_config_tree, start_job
+from serotiny.commands.train import train
 from serotiny.errors import SerotinyUserError
-from serotiny.ml_ops.heartbeat import Heartbeat
-from serotiny.ml_ops.run_state import Action
-from serotiny.ml_ops.tracking import open_training_run
+from serotiny.settings.schema import Settings
+from serotiny.tracking.claims import ClaimedRun, claim_training_run
+from serotiny.tracking.cross_validation_runs import (
+    FOLD_TAG,
+    FOLDS_TAG,
+    fold_name,
+    summarize_folds,
+)
+from serotiny.tracking.heartbeat import Heartbeat
+from serotiny.tracking.outcome import run_outcome
 
 log = logging.getLogger(__name__)
-
-FOLDS_TAG = "serotiny.cv.folds"
-FOLD_TAG = "serotiny.cv.fold"
-PARENT_TAG = "mlflow.parentRunId"
-
-
-def requested_folds(cfg: DictConfig) -> int:
-    """The number of folds asked for by ``cv.folds`` (0: no cross-validation)."""
-    options = cfg.get("cv") or {}
-    return int(options.get("folds") or 0)
 
 
 class CrossValidationConfigError(SerotinyUserError):
     """A cross-validation asked for with settings it cannot run with."""
 
 
-def check_one_process_per_fold(trainer_cfg: Any) -> None:
+def check_one_process_per_fold(trainer_cfg: DictConfig) -> None:
     """Refuse cross-validation on a multi-process trainer (DDP and the like).
 
     Each fold is a ``Trainer.fit`` of its own in one process, one after the other; the
@@ -60,85 +56,48 @@ def check_one_process_per_fold(trainer_cfg: Any) -> None:
         )
 
 
-def fold_name(run_name: str, fold: int) -> str:
-    """The run name of one fold."""
-    return f"{run_name}-fold{fold}"
-
-
-def fold_config(cfg: DictConfig, run_name: str, fold: int) -> DictConfig:
-    """The config that trains ``fold``: the data config learns which fold to hold out."""
-    options = dict(cfg.get("cv") or {})
+def fold_config(cfg: DictConfig, settings: Settings, parent: ClaimedRun, fold: int) -> DictConfig:
+    """The config that trains ``fold``: the data config learns which fold to hold out, and the
+    run is named after the fold, made the parent's child, and given a folder of its own."""
+    options = settings.cv
     container = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(container, dict)
     container["data"]["cross_validation"] = {
-        "folds": int(options["folds"]),
+        "folds": options.folds,
         "fold": fold,
-        "stratify_column": options.get("stratify_column"),
-        "group_column": options.get("group_column"),
-        "seed": int(options.get("seed") or cfg.get("seed") or 0),
+        "stratify_column": options.stratify_column,
+        "group_column": options.group_column,
+        "seed": options.seed if options.seed is not None else (settings.seed or 0),
     }
-    container["cv"] = None
-    container["mlflow"]["run_name"] = fold_name(run_name, fold)
+    container["cv"] = {"folds": None}
+    container["mlflow"].update(
+        run_name=fold_name(parent.run_name, fold), parent_run_id=parent.run_id
+    )
+    container["paths"]["output_dir"] = str(Path(settings.paths.output_dir) / f"fold{fold}")
     container["print_config"] = False
     return OmegaConf.create(container)
 
 
-def fold_runs(client: Any, parent_run_id: str) -> list[Any]:
-    """The parent's fold runs, in fold order."""
-    parent = client.get_run(parent_run_id)
-    runs = client.search_runs(
-        [parent.info.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent_run_id}'"
-    )
-    return sorted(runs, key=lambda run: int(run.data.tags.get(FOLD_TAG, 0)))
-
-
-def summarize(client: Any, parent_run_id: str) -> dict[str, float]:
-    """Log each fold metric's mean and standard deviation (and per-fold values) to the parent."""
-    runs = fold_runs(client, parent_run_id)
-    names = sorted({name for run in runs for name in run.data.metrics})
-    summary: dict[str, float] = {}
-    for name in names:
-        values = [run.data.metrics[name] for run in runs if name in run.data.metrics]
-        summary[f"{name}_mean"] = statistics.fmean(values)
-        summary[f"{name}_std"] = statistics.pstdev(values)
-        for run in runs:
-            if name in run.data.metrics:
-                summary[f"fold{run.data.tags[FOLD_TAG]}_{name}"] = run.data.metrics[name]
-    now = int(time.time() * 1000)
-    items = [Metric(key, value, now, 0) for key, value in summary.items()]
-    for start in range(0, len(items), 1000):
-        client.log_batch(parent_run_id, metrics=items[start : start + 1000])
-    return summary
-
-
 def cross_validate(cfg: DictConfig) -> float | None:
     """Train every fold of ``cfg`` under one parent run; return the monitored metric's mean."""
-    from serotiny.ml_ops.train import train
-
-    folds = requested_folds(cfg)
-    monitor = (cfg.get("checkpoint") or {}).get("monitor", "val_loss")
-    parent = open_training_run(cfg, extra_tags={FOLDS_TAG: str(folds)})
-    if parent.decision.action is Action.SKIP:
+    cfg, settings = start_job(cfg)
+    check_one_process_per_fold(cfg.trainer)
+    if settings.print_config:
+        print_config_tree(cfg)
+    folds = int(settings.cv.folds or 0)
+    monitor = settings.checkpoint.monitor
+    parent = claim_training_run(cfg, settings, extra_tags={FOLDS_TAG: str(folds)})
+    if parent.finished_before:
         log.info("cross-validation '%s' already finished: not training it again", parent.run_name)
         value = parent.decision.run.data.metrics.get(f"{monitor}_mean")
         return float(value) if value is not None else None
-    heartbeat_seconds = float((cfg.get("resume") or {}).get("heartbeat_seconds", 30))
-    try:
-        with Heartbeat(parent.client, parent.run_id, heartbeat_seconds):
-            for fold in range(folds):
-                log.info("cross-validation '%s': fold %d of %d", parent.run_name, fold + 1, folds)
-                train(
-                    fold_config(cfg, parent.run_name, fold),
-                    parent_tags={PARENT_TAG: parent.run_id, FOLD_TAG: str(fold)},
-                )
-            summary = summarize(parent.client, parent.run_id)
-    except (KeyboardInterrupt, SystemExit):
-        parent.client.set_terminated(parent.run_id, "KILLED")
-        raise
-    except BaseException:
-        parent.client.set_terminated(parent.run_id, "FAILED")
-        raise
-    parent.client.set_terminated(parent.run_id, "FINISHED")
+    output_folder(settings)
+    beats = Heartbeat(parent.client, parent.run_id, settings.resume.heartbeat_seconds)
+    with run_outcome(parent.client, parent.run_id, parent.run_name), beats:
+        for fold in range(folds):
+            log.info("cross-validation '%s': fold %d of %d", parent.run_name, fold + 1, folds)
+            train(fold_config(cfg, settings, parent, fold), extra_tags={FOLD_TAG: str(fold)})
+        summary = summarize_folds(parent.client, parent.run_id)
     log.info(
         "cross-validation '%s' finished: %s",
         parent.run_name,

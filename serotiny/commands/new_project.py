@@ -10,7 +10,7 @@ from serotiny.errors import SerotinyUserError
 
 def template_dir() -> Path:
     """The cookiecutter template shipped with serotiny."""
-    package_root = Path(__file__).resolve().parent
+    package_root = Path(__file__).resolve().parents[1]
     for candidate in (
         package_root / "project_template_data",
         package_root.parent / "project-template",

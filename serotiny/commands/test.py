@@ -3,31 +3,26 @@
 from __future__ import annotations
 
 import logging
-import time
-from typing import Any
 
-from mlflow.entities import Metric
+import lightning.pytorch as pl
 from omegaconf import DictConfig
 
-from serotiny.ml_ops.cross_validation import FOLD_TAG, fold_runs
-from serotiny.ml_ops.ensemble import EnsembleModule
-from serotiny.ml_ops.evaluation import open_trained_run
+from serotiny.commands.trained_run import open_trained_run
+from serotiny.models.ensemble import EnsembleModule
+from serotiny.tracking.cross_validation_runs import FOLD_TAG, fold_runs
+from serotiny.tracking.metric_history import log_values
 
 log = logging.getLogger(__name__)
 
 
-def _test_metrics(trainer: Any, model: Any, datamodule: Any) -> dict[str, float]:
+def test_metrics(
+    trainer: pl.Trainer, model: pl.LightningModule, datamodule: pl.LightningDataModule
+) -> dict[str, float]:
+    """``Trainer.test`` of ``model`` on ``datamodule``'s test set, as name -> value."""
     metrics: dict[str, float] = {}
     for result in trainer.test(model, datamodule=datamodule, verbose=False):
         metrics.update({name: float(value) for name, value in result.items()})
     return metrics
-
-
-def _log(client: Any, run_id: str, metrics: dict[str, float]) -> None:
-    now = int(time.time() * 1000)
-    client.log_batch(
-        run_id, metrics=[Metric(name, value, now, 0) for name, value in metrics.items()]
-    )
 
 
 def test(cfg: DictConfig) -> dict[str, float]:
@@ -38,16 +33,15 @@ def test(cfg: DictConfig) -> dict[str, float]:
     ``fold<i>_<metric>`` beside the ensemble's.
     """
     run = open_trained_run(cfg)
-    metrics = _test_metrics(run.trainer, run.model, run.datamodule)
+    metrics = test_metrics(run.trainer, run.model, run.datamodule)
     if isinstance(run.model, EnsembleModule):
-        for member, fold_run in zip(
-            run.model.members, fold_runs(run.client, run.run_id), strict=True
-        ):
-            fold_metrics = _test_metrics(run.new_trainer(), member, run.datamodule)
-            _log(run.client, fold_run.info.run_id, fold_metrics)
+        folds = fold_runs(run.client, run.run_id)
+        for member, fold_run in zip(run.model.members, folds, strict=True):
+            fold_metrics = test_metrics(run.new_trainer(), member, run.datamodule)
+            log_values(run.client, fold_run.info.run_id, fold_metrics)
             fold = fold_run.data.tags[FOLD_TAG]
             metrics.update({f"fold{fold}_{name}": value for name, value in fold_metrics.items()})
-    _log(run.client, run.run_id, metrics)
+    log_values(run.client, run.run_id, metrics)
     for name, value in sorted(metrics.items()):
         log.info("%s = %.6g", name, value)
     log.info("logged %d test metrics to run '%s' (%s)", len(metrics), run.run_name, run.run_id)

@@ -5,19 +5,24 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import lightning.pytorch as pl
+from lightning.pytorch.callbacks import Callback
+from mlflow import MlflowClient
+from mlflow.entities import Run
 from omegaconf import DictConfig
 
+from serotiny.api.models_from_runs import build_model_from_run
+from serotiny.commands.job_setup import output_folder, start_job
 from serotiny.errors import RunLookupError
-from serotiny.ml_ops import mlflow_utils
-from serotiny.ml_ops.instantiators import (
+from serotiny.settings.schema import Settings
+from serotiny.tracking.run_names import get_run_by_name
+from serotiny.tracking.store import connect, redacted_uri
+from serotiny.trainer_parts.builders import (
     instantiate_callbacks,
     instantiate_datamodule,
     instantiate_trainer,
 )
-from serotiny.ml_ops.run_context import output_dir, prepare_config
 
 log = logging.getLogger(__name__)
 
@@ -26,43 +31,58 @@ log = logging.getLogger(__name__)
 class TrainedRun:
     """A finished training run, with its model rebuilt and a trainer to evaluate it."""
 
-    client: Any
+    client: MlflowClient
     run_id: str
     run_name: str
     model: pl.LightningModule
     datamodule: pl.LightningDataModule
     trainer: pl.Trainer
     config: DictConfig
+    settings: Settings
     #: Makes another trainer with the same settings (one per model evaluated).
     new_trainer: Callable[[], pl.Trainer]
 
 
-def open_trained_run(cfg: DictConfig, extra_callbacks: list[Any] | None = None) -> TrainedRun:
-    """Resolve ``cfg.mlflow.run_name`` to its run and rebuild the model from its checkpoint.
+def find_trained_run(client: MlflowClient, settings: Settings) -> Run:
+    """The run ``mlflow.run_id`` or ``mlflow.run_name`` names."""
+    tracking = settings.mlflow
+    if tracking.run_id:
+        try:
+            return client.get_run(tracking.run_id)
+        except Exception as error:
+            raise RunLookupError(
+                f"no run with id '{tracking.run_id}' at {redacted_uri(client)}; check "
+                "++mlflow.run_id"
+            ) from error
+    if not tracking.run_name:
+        raise RunLookupError("which run? give the trained run's name with ++mlflow.run_name=NAME")
+    return get_run_by_name(client, tracking.experiment_name, tracking.run_name)
 
-    The model comes from the run (its stored config and ``checkpoint`` = best or last);
+
+def open_trained_run(cfg: DictConfig, extra_callbacks: list[Callback] | None = None) -> TrainedRun:
+    """Resolve the named run and rebuild its model from its checkpoint.
+
+    The model comes from the run (its stored config and ``checkpoint.use``: best or last);
     data and trainer settings come from the current config, so a model can be evaluated on
     other data than it was trained on.
     """
-    cfg = prepare_config(cfg)
-    tracking = cfg.mlflow
-    run_name = tracking.get("run_name")
-    if not run_name:
-        raise RunLookupError("which run? give the trained run's name with ++mlflow.run_name=NAME")
-    client = mlflow_utils.connect(str(tracking.tracking_uri))
-    experiment_name = str(tracking.get("experiment_name") or "default")
-    run = mlflow_utils.get_run_by_name(client, experiment_name, str(run_name))
+    cfg, settings = start_job(cfg)
+    client = connect(settings.mlflow.tracking_uri)
+    run = find_trained_run(client, settings)
     if run.info.status != "FINISHED":
         log.warning(
-            "run '%s' is %s, not FINISHED: using its latest checkpoint", run_name, run.info.status
+            "run '%s' is %s, not FINISHED: using its latest checkpoint",
+            run.info.run_name,
+            run.info.status,
         )
     datamodule = instantiate_datamodule(cfg.data)
     if hasattr(datamodule, "validate"):
         datamodule.validate()
-    which = str(cfg.get("checkpoint") or "best")
-    aggregate = str((cfg.get("ensemble") or {}).get("aggregate", "mean"))
-    model = mlflow_utils.build_model_from_run(client, run.info.run_id, which, aggregate)
+    model = build_model_from_run(
+        client, run.info.run_id, settings.checkpoint.use.value, settings.ensemble.aggregate.value
+    )
     extra = list(extra_callbacks or [])
+    folder = output_folder(settings)
 
     def new_trainer() -> pl.Trainer:
         callbacks = instantiate_callbacks(cfg.trainer.get("callbacks")) + extra
@@ -70,10 +90,18 @@ def open_trained_run(cfg: DictConfig, extra_callbacks: list[Any] | None = None) 
             cfg.trainer,
             callbacks,
             logger=False,
-            default_root_dir=str(output_dir()),
+            default_root_dir=str(folder),
             enable_checkpointing=False,
         )
 
     return TrainedRun(
-        client, run.info.run_id, str(run_name), model, datamodule, new_trainer(), cfg, new_trainer
+        client,
+        run.info.run_id,
+        str(run.info.run_name),
+        model,
+        datamodule,
+        new_trainer(),
+        cfg,
+        settings,
+        new_trainer,
     )

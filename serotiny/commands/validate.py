@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import inspect
 import logging
-from typing import Any
 
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from serotiny.ml_ops.run_context import prepare_config
+from serotiny.commands.job_setup import start_job
+from serotiny.datamodules.manifest_data import ManifestData
 
 log = logging.getLogger(__name__)
 
@@ -25,10 +25,8 @@ MANIFEST_DATAMODULE_TARGETS = (
 )
 
 
-def manifest_data_from_config(data: DictConfig) -> Any:
+def manifest_data_from_config(data: DictConfig) -> ManifestData:
     """The ``ManifestData`` a ``ManifestDatamodule`` config would make (no Lightning)."""
-    from serotiny.datamodules.manifest_data import ManifestData
-
     accepted = set(inspect.signature(ManifestData).parameters)
     options = OmegaConf.to_container(data, resolve=True)
     assert isinstance(options, dict)
@@ -39,12 +37,13 @@ def manifest_data_from_config(data: DictConfig) -> Any:
 
 def validate(cfg: DictConfig) -> bool:
     """Run the data config's manifest checks; raise a one-line error on the first problem."""
-    cfg = prepare_config(cfg)
+    cfg, _ = start_job(cfg)
     if cfg.data.get("_target_") in MANIFEST_DATAMODULE_TARGETS:
         manifest_data_from_config(cfg.data).validate()
         print(f"ok: the manifest of data config '{cfg.data.get('path')}' passed its checks")
         return True
-    from serotiny.ml_ops.instantiators import instantiate_datamodule
+    # Lazy: only a datamodule other than serotiny's needs Lightning to be checked.
+    from serotiny.trainer_parts.builders import instantiate_datamodule
 
     datamodule = instantiate_datamodule(cfg.data)
     if hasattr(datamodule, "validate"):

@@ -1,23 +1,21 @@
-"""Config helpers shared by the operations: normalising, flattening, hashing, redacting."""
+"""A composed config as data: resolved, with targets normalised, flattened and hashed."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from serotiny.settings.secrets import redact
 
 # Configs written for the standalone `pytorch_lightning` package (the getting-started guide
 # uses them) name classes that live under `lightning.pytorch` in the unified package we
 # train with. Instances of the two are not interchangeable, so we point such targets at
 # the package the Trainer comes from.
 _TARGET_ALIASES = {"pytorch_lightning.": "lightning.pytorch."}
-_SECRET_KEY = re.compile(r"(password|passwd|secret|token|api[_-]?key|credential)", re.IGNORECASE)
-_URI_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
-REDACTED = "***"
 
 
 def normalize_targets(cfg: DictConfig) -> DictConfig:
@@ -41,19 +39,6 @@ def normalize_targets(cfg: DictConfig) -> DictConfig:
 
     container = OmegaConf.to_container(cfg, resolve=True)
     return OmegaConf.create(rewrite(container))
-
-
-def redact(value: Any, key: str = "") -> Any:
-    """Hide credentials: values under secret-looking keys, and ``user:pass@`` in URIs."""
-    if isinstance(value, Mapping):
-        return {k: redact(v, str(k)) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [redact(v, key) for v in value]
-    if isinstance(value, str):
-        if _SECRET_KEY.search(key) and value:
-            return REDACTED
-        return _URI_CREDENTIALS.sub(rf"\g<scheme>{REDACTED}@", value)
-    return value
 
 
 def resolved_container(cfg: DictConfig | ListConfig) -> Any:

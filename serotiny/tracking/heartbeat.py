@@ -15,7 +15,7 @@ from typing import Any
 
 from mlflow.entities import RunTag
 
-from serotiny.ml_ops.run_state import HEARTBEAT_TAG, owner_tags
+from serotiny.tracking.ownership import HEARTBEAT_TAG, owner_tags
 
 
 class Heartbeat:

@@ -1,73 +1,47 @@
-"""Checkpoints that are complete, atomic, and stored in the MLflow run.
+"""Checkpoints that are complete, atomic, and handed to the run's store.
 
 * **When**: at the start of every epoch after the first, and when training ends, rather
   than at the end of an epoch as Lightning's ``ModelCheckpoint`` does. At those points the
   previous epoch is wholly done: its train metrics are logged, schedulers stepped and loop
   progress counted, so resuming from the checkpoint continues exactly where an
-  uninterrupted run would be. A SIGTERM (or a first Ctrl-C, see ``train.py``) also saves a
-  ``last`` checkpoint at the batch boundary where training stopped.
+  uninterrupted run would be. A SIGTERM (or a first Ctrl-C, see ``graceful_stop.py``) also
+  saves a ``last`` checkpoint at the batch boundary where training stopped.
 * **How**: each file is written to a temporary name and renamed into place, so a crash
-  mid-write never leaves a truncated checkpoint; then it is uploaded to the run under
-  ``checkpoints/`` as ``best.ckpt`` / ``last.ckpt``, and only then are the metrics logged
-  since the previous checkpoint committed (see ``run_logger.py``).
+  mid-write never leaves a truncated checkpoint; then it is handed to a sink (serotiny's
+  stores it in the run under ``checkpoints/`` as ``best.ckpt`` / ``last.ckpt``), and only
+  then are the metrics logged since the previous checkpoint committed (see
+  ``metrics_logger.py``).
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from weakref import proxy
 
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from serotiny.ml_ops.mlflow_utils import CHECKPOINT_ARTIFACT_DIR
+from serotiny.trainer_parts.loop_state import start_new_epoch_in_loop_state
 
 PENDING_METRICS_KEY = "serotiny_pending_metrics"
 
 
-def _zero_current_counters(progress: Any) -> None:
-    if isinstance(progress, dict):
-        for key, value in progress.items():
-            if key == "current" and isinstance(value, dict):
-                for counter in value:
-                    value[counter] = 0
-            else:
-                _zero_current_counters(value)
+class CheckpointSink(Protocol):
+    """Where a saved checkpoint file goes next (the run's store); must be picklable."""
+
+    def checkpoint_saved(self, path: Path) -> None:
+        """Keep the checkpoint just written at ``path`` (it may be overwritten later)."""
 
 
-def start_new_epoch_in_loop_state(fit_loop_state: dict[str, Any]) -> None:
-    """Make a checkpoint taken at an epoch's start look as Lightning's loops do then.
-
-    At ``on_train_epoch_start`` Lightning has not yet reset the per-epoch ("current")
-    batch counters; they still count the previous epoch, so a resume would take the new
-    epoch as already run. Lightning resets them, and the per-epoch validation total, as the
-    epoch's first step; we store the checkpoint as it will be after that reset. Lightning
-    also adds one to the logging step counter when it restarts (it assumes checkpoints are
-    taken before the last batch's increment), so the stored counter is one less.
-    """
-    counters = fit_loop_state.get("epoch_loop.state_dict", {})
-    if "_batches_that_stepped" in counters:
-        counters["_batches_that_stepped"] -= 1
-    for key, value in fit_loop_state.items():
-        if not key.startswith("epoch_loop."):
-            continue
-        if key == "epoch_loop.val_loop.batch_progress":
-            for counter in value.get("total", {}):
-                value["total"][counter] = 0
-        _zero_current_counters(value)
-        if isinstance(value, dict) and "is_last_batch" in value:
-            value["is_last_batch"] = False
-
-
-class MLflowModelCheckpoint(ModelCheckpoint):
-    """A ``ModelCheckpoint`` keeping ``best.ckpt`` and ``last.ckpt``, mirrored to MLflow.
+class RunCheckpoint(ModelCheckpoint):
+    """A ``ModelCheckpoint`` keeping ``best.ckpt`` and ``last.ckpt``, each handed to a sink.
 
     Args:
-        tracking_uri: MLflow tracking URI of the run.
-        run_id: the run the checkpoints belong to.
+        sink: receives every checkpoint once it is complete on disk (serotiny's sink stores
+            it in the run's MLflow artifacts).
         dirpath: local folder for the checkpoint files.
         monitor: metric deciding the best checkpoint (``None``: keep only ``last``).
         mode: ``"min"`` or ``"max"`` for ``monitor``.
@@ -78,8 +52,7 @@ class MLflowModelCheckpoint(ModelCheckpoint):
 
     def __init__(
         self,
-        tracking_uri: str,
-        run_id: str,
+        sink: CheckpointSink,
         dirpath: str | Path,
         monitor: str | None = "val_loss",
         mode: str = "min",
@@ -96,21 +69,10 @@ class MLflowModelCheckpoint(ModelCheckpoint):
             auto_insert_metric_name=False,
             **kwargs,
         )
-        self.tracking_uri = tracking_uri
-        self.run_id = run_id
-        self._client: Any = None
+        self.sink = sink
         self._at_epoch_start = False
         #: Save again at the first opportunity after resuming (see ``on_load_checkpoint``).
         self.rewrite_after_resume = False
-
-    @property
-    def client(self) -> Any:
-        """The MLflow client, made on first use (the callback itself must stay picklable)."""
-        if self._client is None:
-            from mlflow import MlflowClient
-
-            self._client = MlflowClient(tracking_uri=self.tracking_uri)
-        return self._client
 
     # -- when to save ---------------------------------------------------------------------
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -167,7 +129,7 @@ class MLflowModelCheckpoint(ModelCheckpoint):
         self._last_global_step_saved = trainer.global_step
         self._last_checkpoint_saved = filepath
         if trainer.is_global_zero:
-            self.client.log_artifact(self.run_id, filepath, CHECKPOINT_ARTIFACT_DIR)
+            self.sink.checkpoint_saved(Path(filepath))
             for logger in trainer.loggers:
                 logger.after_save_checkpoint(proxy(self))
 
@@ -187,7 +149,7 @@ class MLflowModelCheckpoint(ModelCheckpoint):
         super().on_save_checkpoint(trainer, pl_module, checkpoint)
         if self._at_epoch_start:
             start_new_epoch_in_loop_state(checkpoint.get("loops", {}).get("fit_loop", {}))
-        # The metrics this checkpoint commits travel with it (see run_logger.py).
+        # The metrics this checkpoint commits travel with it (see metrics_logger.py).
         checkpoint[PENDING_METRICS_KEY] = [
             pending for logger in trainer.loggers for pending in getattr(logger, "pending", list)()
         ]

@@ -20,6 +20,8 @@ from typing import Any
 from lightning.pytorch.loggers import MLFlowLogger
 from lightning.pytorch.utilities import rank_zero_only
 
+from serotiny.tracking.metric_history import logged_steps
+
 
 class CheckpointCommittedMLFlowLogger(MLFlowLogger):
     """An ``MLFlowLogger`` whose metrics become durable with each checkpoint.
@@ -56,14 +58,10 @@ class CheckpointCommittedMLFlowLogger(MLFlowLogger):
     @rank_zero_only
     def commit_missing(self, pending: list[tuple[dict[str, float], int | None]]) -> None:
         """Write those of a checkpoint's ``pending`` metrics that the run does not hold yet."""
-        client = self.experiment
-        logged: dict[str, set[int]] = {}
+        keys = {key for metrics, _ in pending for key in metrics}
+        logged = logged_steps(self.experiment, self.run_id, keys)
         missing: list[tuple[dict[str, float], int | None]] = []
         for metrics, step in pending:
-            for key in metrics:
-                if key not in logged:
-                    history = client.get_metric_history(self.run_id, key)
-                    logged[key] = {metric.step for metric in history}
             absent = {k: v for k, v in metrics.items() if (step or 0) not in logged[k]}
             if absent:
                 missing.append((absent, step))

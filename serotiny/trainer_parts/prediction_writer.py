@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from serotiny.errors import SerotinyUserError
+
 FORMATS = ("parquet", "csv")
 
 
@@ -72,8 +74,6 @@ class PredictionCollector(pl.Callback):
 def write_table(table: pd.DataFrame, folder: Path, file_format: str) -> Path:
     """Write ``table`` as ``predictions.<format>`` in ``folder`` (atomically)."""
     if file_format not in FORMATS:
-        from serotiny.errors import SerotinyUserError
-
         raise SerotinyUserError(
             f"predictions.format '{file_format}' is not supported; choose one of {FORMATS}"
         )

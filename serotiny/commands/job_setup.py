@@ -1,32 +1,36 @@
-"""Where an operation writes locally, and the config it runs on."""
+"""What every command does first: resolve its config, read serotiny's settings, tidy logging.
+
+Kept free of Lightning and MLflow imports at module level: ``serotiny validate`` starts here
+and must answer fast.
+"""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from serotiny.ml_ops.config_utils import normalize_targets
+from serotiny.settings.config_data import normalize_targets
+from serotiny.settings.reading import read_settings
+from serotiny.settings.schema import Settings
+from serotiny.settings.secrets import redact
 
 log = logging.getLogger(__name__)
 
 
-def output_dir() -> Path:
-    """The job's output folder: Hydra's when run by the CLI, else ``./outputs``."""
-    from hydra.core.hydra_config import HydraConfig
+def start_job(cfg: DictConfig) -> tuple[DictConfig, Settings]:
+    """The config resolved once (targets normalised) and serotiny's typed settings from it."""
+    tidy_logging()
+    settings = read_settings(cfg)
+    return normalize_targets(cfg), settings
 
-    if HydraConfig.initialized():
-        return Path(HydraConfig.get().runtime.output_dir)
-    folder = Path("outputs").resolve()
+
+def output_folder(settings: Settings) -> Path:
+    """The command's own folder (``paths.output_dir``), made if missing."""
+    folder = Path(settings.paths.output_dir).expanduser().resolve()
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-def prepare_config(cfg: DictConfig) -> DictConfig:
-    """Resolve interpolations (once, in the job) and normalise ``_target_`` names."""
-    tidy_logging()
-    return normalize_targets(cfg)
 
 
 def tidy_logging() -> None:
@@ -48,12 +52,9 @@ def tidy_logging() -> None:
 
 def print_config_tree(cfg: DictConfig) -> None:
     """Show the resolved config as a tree before a run, so what runs is what was meant."""
-    from omegaconf import OmegaConf
     from rich.console import Console
     from rich.syntax import Syntax
     from rich.tree import Tree
-
-    from serotiny.ml_ops.config_utils import redact
 
     container = redact(OmegaConf.to_container(cfg, resolve=True))
     tree = Tree("[bold]config[/bold]", guide_style="dim")

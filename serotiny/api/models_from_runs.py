@@ -1,0 +1,97 @@
+"""Trained models, rebuilt from their MLflow runs: the notebook-facing API.
+
+A run holds everything needed to rebuild its model: the resolved config it was trained with
+and its checkpoints. The project's config tree is not used, so a model loads in any Python
+process (a notebook, another project) where the classes its config names are importable.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import lightning.pytorch as pl
+from hydra.utils import instantiate
+from mlflow import MlflowClient
+
+from serotiny.errors import RunLookupError
+from serotiny.models.ensemble import EnsembleModule
+from serotiny.tracking.artifacts import download_checkpoint, load_run_config
+from serotiny.tracking.cross_validation_runs import fold_runs, is_cross_validation_run
+from serotiny.tracking.run_names import resolve_run_id
+from serotiny.tracking.store import connect
+from serotiny.trainer_parts.checkpoint_files import load_checkpoint_state
+
+
+def build_single_model(
+    client: MlflowClient, run_id: str, checkpoint: str = "best"
+) -> pl.LightningModule:
+    """Rebuild the run's LightningModule from its stored config and load its weights."""
+    config = load_run_config(client, run_id)
+    model = instantiate(config.model)
+    with tempfile.TemporaryDirectory(prefix="serotiny-ckpt-") as folder:
+        state = load_checkpoint_state(download_checkpoint(client, run_id, checkpoint, Path(folder)))
+    model.load_state_dict(state["state_dict"])
+    model.eval()
+    return model
+
+
+def build_ensemble_from_run(
+    client: MlflowClient, parent_run_id: str, checkpoint: str = "best", aggregate: str = "mean"
+) -> EnsembleModule:
+    """The fold models of a cross-validation parent run, as one ensemble module."""
+    members = [
+        build_single_model(client, run.info.run_id, checkpoint)
+        for run in fold_runs(client, parent_run_id)
+    ]
+    if not members:
+        raise RunLookupError(f"cross-validation run {parent_run_id} has no trained folds yet")
+    ensemble = EnsembleModule(members, aggregate)
+    ensemble.eval()
+    return ensemble
+
+
+def build_model_from_run(
+    client: MlflowClient, run_id: str, checkpoint: str = "best", aggregate: str = "mean"
+) -> pl.LightningModule:
+    """The run's model: its own, or the ensemble of its folds for a cross-validation."""
+    if is_cross_validation_run(client, run_id):
+        return build_ensemble_from_run(client, run_id, checkpoint, aggregate)
+    return build_single_model(client, run_id, checkpoint)
+
+
+def load_model_from_checkpoint(
+    tracking_uri: str,
+    run_id: str | None = None,
+    *,
+    run_name: str | None = None,
+    experiment_name: str | None = None,
+    checkpoint: str = "best",
+    aggregate: str = "mean",
+) -> pl.LightningModule:
+    """Load a trained model from an MLflow run, in any Python process (e.g. a notebook).
+
+    Args:
+        tracking_uri: the MLflow tracking URI the run was logged to.
+        run_id: the run's id. Alternatively give ``run_name`` and ``experiment_name``.
+        run_name: the run's (unique) name, used with ``experiment_name``.
+        experiment_name: the experiment holding ``run_name``.
+        checkpoint: ``"best"`` (default) or ``"last"``.
+        aggregate: for a cross-validation parent run, how the folds' outputs are combined
+            (``"mean"`` or ``"median"``).
+
+    Returns:
+        The LightningModule in eval mode. The run itself holds everything needed (its
+        resolved config and checkpoints); the project's config tree is not used. Classes
+        named in the config (``_target_``) must be importable. A cross-validation parent
+        run gives an :class:`~serotiny.models.ensemble.EnsembleModule` of its folds.
+
+    Example:
+        >>> from serotiny.ml_ops.mlflow_utils import load_model_from_checkpoint
+        >>> model = load_model_from_checkpoint(  # doctest: +SKIP
+        ...     "sqlite:///path/to/project/mlruns.db", run_name="first", experiment_name="default"
+        ... )
+    """
+    client = connect(tracking_uri)
+    resolved = resolve_run_id(client, run_id, run_name, experiment_name)
+    return build_model_from_run(client, resolved, checkpoint, aggregate)

@@ -1,0 +1,83 @@
+"""The objects a training is made of: model, data, callbacks, and the Trainer that joins them
+to the run's logger and checkpoints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning.pytorch as pl
+from lightning.pytorch.callbacks import Callback
+from omegaconf import DictConfig
+
+from serotiny.settings.schema import Settings
+from serotiny.tracking.checkpoint_store import RunCheckpointStore
+from serotiny.trainer_parts.builders import (
+    instantiate_callbacks,
+    instantiate_datamodule,
+    instantiate_model,
+    instantiate_trainer,
+)
+from serotiny.trainer_parts.checkpoint_callback import RunCheckpoint
+from serotiny.trainer_parts.metrics_logger import CheckpointCommittedMLFlowLogger
+from serotiny.trainer_parts.random_state import RandomStateCheckpoint
+
+
+@dataclass
+class TrainingParts:
+    """What the config builds before any run exists: a mistake in it leaves no run behind."""
+
+    model: pl.LightningModule
+    datamodule: pl.LightningDataModule
+    callbacks: list[Callback]
+
+
+def build_training_parts(cfg: DictConfig) -> TrainingParts:
+    """Build the model, the datamodule (its checks run now) and the configured callbacks."""
+    model = instantiate_model(cfg.model)
+    datamodule = instantiate_datamodule(cfg.data)
+    if hasattr(datamodule, "validate"):
+        datamodule.validate()
+    return TrainingParts(model, datamodule, instantiate_callbacks(cfg.trainer.get("callbacks")))
+
+
+def build_trainer(
+    cfg: DictConfig,
+    settings: Settings,
+    run_id: str,
+    parts: TrainingParts,
+    folder: Path,
+    rewrite_checkpoint: bool = False,
+) -> pl.Trainer:
+    """A Trainer that logs to the run and keeps its checkpoints in it.
+
+    ``rewrite_checkpoint``: the checkpoint resumed from is a fallback (a newer one was
+    unreadable), so it is written again at the first opportunity.
+    """
+    tracking = settings.mlflow
+    checkpointing = bool(cfg.trainer.get("enable_checkpointing", True))
+    logger = CheckpointCommittedMLFlowLogger(
+        buffered=checkpointing,
+        experiment_name=tracking.experiment_name,
+        tracking_uri=tracking.tracking_uri,
+        run_id=run_id,
+        log_model=False,
+    )
+    callbacks: list[Callback] = [*parts.callbacks, RandomStateCheckpoint()]
+    if checkpointing:
+        checkpoint = RunCheckpoint(
+            RunCheckpointStore(tracking.tracking_uri, run_id),
+            dirpath=folder / "checkpoints",
+            monitor=settings.checkpoint.monitor,
+            mode=settings.checkpoint.mode.value,
+        )
+        checkpoint.rewrite_after_resume = rewrite_checkpoint
+        callbacks.append(checkpoint)
+    return instantiate_trainer(cfg.trainer, callbacks, logger, default_root_dir=str(folder))
+
+
+def monitored_value(trainer: pl.Trainer, monitor: str | None) -> float | None:
+    """The monitored metric's final value (what a sweeper such as Optuna optimises)."""
+    if monitor and monitor in trainer.callback_metrics:
+        return float(trainer.callback_metrics[monitor])
+    return None

@@ -1,0 +1,190 @@
+"""The config sections serotiny itself reads, as dataclasses: every default in one place.
+
+A project's config tree holds two kinds of sections. ``model``, ``data``, ``trainer`` and the
+project's own keys describe objects that Hydra builds, and are the project's business.
+``mlflow``, ``resume``, ``checkpoint``, ``cv``, ``paths``, ``predictions`` and ``ensemble``
+are serotiny's: each key has one meaning in every command, a type, and a default here. A key
+serotiny does not know in those sections is a mistake (``++resume.allow_config_chnage=true``
+would otherwise be ignored without a word), reported by :mod:`serotiny.settings.reading`.
+
+The sections are registered in Hydra's ConfigStore as ``serotiny_settings``; a config that
+puts ``serotiny_settings`` first in its defaults list shows every setting and its default in
+``--cfg job`` and gets its values type-checked as Hydra composes it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from enum import StrEnum
+from typing import Any
+
+from serotiny.settings.resolvers import register_resolvers
+
+SETTINGS_CONFIG_NAME = "serotiny_settings"
+
+
+class MonitorMode(StrEnum):
+    """Whether the monitored metric is better when lower or higher."""
+
+    min = "min"
+    max = "max"
+
+
+class CheckpointChoice(StrEnum):
+    """Which of a run's checkpoints ``test``, ``predict`` and notebooks load."""
+
+    best = "best"
+    last = "last"
+
+
+class PredictionFormat(StrEnum):
+    """The file format of a predictions table."""
+
+    parquet = "parquet"
+    csv = "csv"
+
+
+class EnsembleAggregate(StrEnum):
+    """How an ensemble (the folds of a cross-validation) combines its members' outputs."""
+
+    mean = "mean"
+    median = "median"
+
+
+@dataclass
+class TrackingSettings:
+    """``mlflow``: where and under which name a command's run is tracked."""
+
+    #: The embedded SQLite store in the project, or an ``http(s)://`` MLflow server.
+    tracking_uri: str = "sqlite:///${paths.root}/mlruns.db"
+    experiment_name: str = "default"
+    #: Unique under the experiment: rerunning with it resumes or skips the run. None: a new
+    #: generated name for every training.
+    run_name: str | None = None
+    #: ``test``/``predict``/notebooks: choose the run by id instead of by name.
+    run_id: str | None = None
+    #: None: next to a SQLite store (``mlartifacts/``), or wherever the server decides.
+    artifact_location: str | None = None
+    #: A new run is made a child of this run (a search's or a cross-validation's parent).
+    parent_run_id: str | None = None
+
+
+@dataclass
+class ResumeSettings:
+    """``resume``: what rerunning a command with a run name that exists does."""
+
+    #: Resume a FAILED/KILLED run even if its config changed (the change is recorded).
+    allow_config_change: bool = False
+    #: Set a FINISHED run aside (renamed) and train its name afresh.
+    retrain_finished: bool = False
+    #: A RUNNING run whose heartbeat is older than this is taken as abandoned and resumed.
+    stale_after_seconds: float = 90.0
+    #: How often a training refreshes its run's heartbeat.
+    heartbeat_seconds: float = 30.0
+
+
+@dataclass
+class CheckpointSettings:
+    """``checkpoint``: which checkpoint is best while training, and which one is used after."""
+
+    #: ``best.ckpt`` keeps the best value of this metric (None: keep ``last.ckpt`` only).
+    monitor: str | None = "val_loss"
+    mode: MonitorMode = MonitorMode.min
+    #: The checkpoint ``test``, ``predict`` and ``load_model_from_checkpoint`` use.
+    use: CheckpointChoice = CheckpointChoice.best
+
+
+@dataclass
+class CrossValidationSettings:
+    """``cv``: k-fold cross-validation over the train and valid rows (``++cv.folds=5``)."""
+
+    folds: int | None = None
+    #: Keep class proportions in every fold.
+    stratify_column: str | None = None
+    #: Keep all rows of a group (a subject, a plate) in one fold.
+    group_column: str | None = None
+    #: The fold assignment's seed (None: the run's ``seed``).
+    seed: int | None = None
+
+
+@dataclass
+class PathsSettings:
+    """``paths``: where the project is and where a command writes its files."""
+
+    #: The project's root folder (the serotiny CLI sets ``SEROTINY_PROJECT_ROOT``).
+    root: str = "${oc.env:SEROTINY_PROJECT_ROOT,.}"
+    #: This command's own folder (Hydra's job folder when run by the CLI).
+    output_dir: str = "${hydra:runtime.output_dir}"
+    #: The project's data (the template's manifests live here).
+    data_dir: str = "${paths.root}/data"
+
+
+@dataclass
+class PredictionSettings:
+    """``predictions``: the table ``serotiny predict`` writes."""
+
+    #: The batch key holding each row's id; rows are numbered in order when it is absent.
+    id_key: str = "id"
+    format: PredictionFormat = PredictionFormat.parquet
+
+
+@dataclass
+class EnsembleSettings:
+    """``ensemble``: how a cross-validation's folds answer as one model."""
+
+    aggregate: EnsembleAggregate = EnsembleAggregate.mean
+
+
+#: serotiny's sections, by the config key they live under.
+SECTIONS: dict[str, type] = {
+    "mlflow": TrackingSettings,
+    "resume": ResumeSettings,
+    "checkpoint": CheckpointSettings,
+    "cv": CrossValidationSettings,
+    "paths": PathsSettings,
+    "predictions": PredictionSettings,
+    "ensemble": EnsembleSettings,
+}
+
+
+@dataclass
+class RunValues:
+    """Top-level values serotiny reads beside its sections."""
+
+    #: Seeds Python, NumPy and torch (and data loader workers) before anything is built.
+    seed: int | None = None
+    #: Print the resolved config as a tree before training.
+    print_config: bool = True
+
+
+@dataclass
+class Settings:
+    """Everything serotiny reads from a composed config, typed and with defaults filled in."""
+
+    mlflow: TrackingSettings = field(default_factory=TrackingSettings)
+    resume: ResumeSettings = field(default_factory=ResumeSettings)
+    checkpoint: CheckpointSettings = field(default_factory=CheckpointSettings)
+    cv: CrossValidationSettings = field(default_factory=CrossValidationSettings)
+    paths: PathsSettings = field(default_factory=PathsSettings)
+    predictions: PredictionSettings = field(default_factory=PredictionSettings)
+    ensemble: EnsembleSettings = field(default_factory=EnsembleSettings)
+    seed: int | None = None
+    print_config: bool = True
+
+
+#: Top-level keys of :class:`Settings` that are values rather than sections.
+TOP_LEVEL_VALUES = tuple(f.name for f in fields(RunValues))
+
+
+def register_settings() -> None:
+    """Store serotiny's sections in Hydra's ConfigStore as ``serotiny_settings``, and register
+    the resolvers serotiny's configs use.
+
+    Only the sections are typed: the root of a composed config also holds the project's
+    ``model``, ``data``, ``trainer`` and keys of its own.
+    """
+    from hydra.core.config_store import ConfigStore
+
+    register_resolvers()
+    node: dict[str, Any] = {name: section for name, section in SECTIONS.items()}
+    ConfigStore.instance().store(name=SETTINGS_CONFIG_NAME, node=node)

@@ -1,0 +1,26 @@
+"""What a run's metric history already holds, and metrics logged in one batch."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+
+from mlflow import MlflowClient
+from mlflow.entities import Metric
+
+MLFLOW_METRIC_BATCH = 1000
+
+
+def logged_steps(client: MlflowClient, run_id: str, keys: Iterable[str]) -> dict[str, set[int]]:
+    """The steps at which each of ``keys`` has a value in the run."""
+    return {
+        key: {metric.step for metric in client.get_metric_history(run_id, key)} for key in set(keys)
+    }
+
+
+def log_values(client: MlflowClient, run_id: str, values: Mapping[str, float]) -> None:
+    """Log ``values`` (name -> number) at step 0 and the current time, in batches."""
+    now = int(time.time() * 1000)
+    metrics = [Metric(name, float(value), now, 0) for name, value in values.items()]
+    for start in range(0, len(metrics), MLFLOW_METRIC_BATCH):
+        client.log_batch(run_id, metrics=metrics[start : start + MLFLOW_METRIC_BATCH])

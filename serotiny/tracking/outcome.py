@@ -1,0 +1,32 @@
+"""A run's final status, set in exactly one place: how the block that ran it ended.
+
+FINISHED when the block returns, KILLED when it was stopped (a signal, Ctrl-C, an exit),
+FAILED on any other exception. Lightning marks a run failed only on a Python exception and a
+SIGKILL leaves it RUNNING; serotiny's heartbeat and run-state table handle that case.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from mlflow import MlflowClient
+
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def run_outcome(client: MlflowClient, run_id: str, run_name: str) -> Iterator[None]:
+    """Set the run's final status from how the ``with`` block ends; re-raise what ended it."""
+    try:
+        yield
+    except (KeyboardInterrupt, SystemExit):
+        client.set_terminated(run_id, "KILLED")
+        log.warning("run '%s' stopped; rerun the same command to resume it", run_name)
+        raise
+    except BaseException:
+        client.set_terminated(run_id, "FAILED")
+        log.error("run '%s' failed; rerun the same command to resume it", run_name)
+        raise
+    client.set_terminated(run_id, "FINISHED")
