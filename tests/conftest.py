@@ -1,13 +1,16 @@
-"""Shared fixtures: a project rendered once by real cookiecutter, copied per test."""
+"""Shared fixtures: a project rendered once by real cookiecutter, copied per test, in which
+commands run either through the CLI (a subprocess) or in this process (``workspace``)."""
 
 from __future__ import annotations
 
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from cli_helpers import PACKAGE, REPO_ROOT, CliResult, run_cli
+from inprocess import Workspace, make_workspace
 
 
 @pytest.fixture(scope="session")
@@ -31,6 +34,26 @@ def project(rendered_template: Path, tmp_path: Path) -> Path:
     target = tmp_path / PACKAGE
     shutil.copytree(rendered_template, target)
     return target
+
+
+@pytest.fixture(scope="session")
+def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An MLflow SQLite store with its schema made, copied into each workspace: making the
+    schema takes seconds, and is the same for every test."""
+    from serotiny.tracking.store import connect
+
+    database = tmp_path_factory.mktemp("store") / "mlruns.db"
+    connect(f"sqlite:///{database}")
+    return database
+
+
+@pytest.fixture
+def workspace(
+    rendered_template: Path, empty_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Workspace:
+    """A fresh copy of the rendered project whose commands run in this test's process."""
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the project's folder leaves with it
+    return make_workspace(rendered_template, empty_store, tmp_path)
 
 
 @pytest.fixture

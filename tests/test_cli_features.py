@@ -1,4 +1,5 @@
-"""Hydra features through the serotiny CLI: multirun, experiment configs, custom classes."""
+"""Hydra features: multirun through the CLI; experiment configs, every template model and
+a project's own classes through the commands (in this process)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import tracking_uri
+from inprocess import Workspace
 from mlflow import MlflowClient
 
 pytestmark = pytest.mark.slow
@@ -33,18 +35,15 @@ def test_multirun_with_interpolated_run_names(cli, project: Path) -> None:
     assert all(run.info.status == "FINISHED" for run in runs.values())
 
 
-def test_every_model_config_of_the_template_trains(cli, project: Path) -> None:
-    configs = sorted(p.stem for p in (project / "a_tiny_project" / "config" / "model").glob("*"))
+def test_every_model_config_of_the_template_trains(workspace: Workspace) -> None:
+    folder = workspace.root / "a_tiny_project" / "config" / "model"
+    configs = sorted(p.stem for p in folder.glob("*"))
     assert {"default", "small_cnn", "tabular_vae"} <= set(configs)
-    result = cli(
-        "train",
-        "--multirun",
-        f"model={','.join(configs)}",
-        "++mlflow.run_name=model_${hydra:runtime.choices.model}",
-        "++trainer.max_epochs=2",
-    )
-    assert result.returncode == 0, result.output
-    runs = runs_by_name(project)
+    for name in configs:
+        workspace.run(
+            "train", f"model={name}", f"++mlflow.run_name=model_{name}", "++trainer.max_epochs=2"
+        )
+    runs = workspace.runs()
     assert set(runs) == {f"model_{name}" for name in configs}
     for name, run in runs.items():
         assert run.info.status == "FINISHED", name
@@ -54,17 +53,18 @@ def test_every_model_config_of_the_template_trains(cli, project: Path) -> None:
     assert cnn.metrics["val_accuracy"] > 0.5  # three classes: better than chance
 
 
-def test_experiment_config_overrides_groups_and_values(cli, project: Path) -> None:
-    result = cli("train", "experiment=example", "++mlflow.run_name=exp", "++trainer.max_epochs=1")
-    assert result.returncode == 0, result.output
-    run = runs_by_name(project, "example")["exp"]
+def test_experiment_config_overrides_groups_and_values(workspace: Workspace) -> None:
+    workspace.run("train", "experiment=example", "++mlflow.run_name=exp", "++trainer.max_epochs=1")
+    run = workspace.run_named("exp", "example")
     assert run.data.params["model.optimizer.lr"] == "0.005"
 
 
-def test_seed_style_callbacks_and_a_project_model(cli, project: Path) -> None:
+def test_seed_style_callbacks_and_a_project_model(
+    workspace: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
     # The getting-started guide's callback list, verbatim in form: a pytorch_lightning
     # target and a class from the project's own package.
-    callbacks = project / PACKAGE_CONFIG / "trainer" / "callbacks" / "guide.yaml"
+    callbacks = workspace.root / PACKAGE_CONFIG / "trainer" / "callbacks" / "guide.yaml"
     callbacks.write_text(
         "- _target_: pytorch_lightning.callbacks.EarlyStopping\n"
         "  monitor: val_loss\n"
@@ -74,7 +74,7 @@ def test_seed_style_callbacks_and_a_project_model(cli, project: Path) -> None:
         "- _target_: a_tiny_project.callbacks.PrintEpoch\n"
         "  prefix: finished epoch\n"
     )
-    result = cli(
+    workspace.run(
         "train",
         "model=linear",
         "trainer/callbacks=guide",
@@ -83,25 +83,23 @@ def test_seed_style_callbacks_and_a_project_model(cli, project: Path) -> None:
         "++trainer.enable_checkpointing=True",
         "++mlflow.run_name=guide",
     )
-    assert result.returncode == 0, result.output
-    assert "finished epoch 1 done" in result.stdout
-    run = runs_by_name(project)["guide"]
+    assert "finished epoch 1 done" in capsys.readouterr().out
+    run = workspace.run_named("guide")
     assert run.data.params["model._target_"] == "a_tiny_project.models.LinearClassifier"
     assert run.info.status == "FINISHED"
 
 
-def test_the_template_vae_trains_and_predicts_latents(cli, project: Path) -> None:
+def test_the_template_vae_trains_and_predicts_latents(workspace: Workspace) -> None:
     import pandas as pd
 
     for operation in ("train", "predict"):
-        result = cli(
+        workspace.run(
             operation, "model=tabular_vae", "++trainer.max_epochs=2", "++mlflow.run_name=vae"
         )
-        assert result.returncode == 0, result.output
-    run = runs_by_name(project)["vae"]
+    run = workspace.run_named("vae")
     assert run.data.params["model._target_"] == "serotiny.models.TabularVAE"
     assert {"val_loss", "val_kl_divergence", "val_reconstruction_loss"} <= set(run.data.metrics)
-    client = MlflowClient(tracking_uri=tracking_uri(project))
+    client = workspace.client()
     table = pd.read_parquet(
         client.download_artifacts(run.info.run_id, "predictions/predictions.parquet")
     )

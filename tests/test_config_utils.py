@@ -4,13 +4,8 @@ from __future__ import annotations
 
 from omegaconf import OmegaConf
 
-from serotiny.ml_ops.config_utils import (
-    config_hash,
-    differing_keys,
-    flatten,
-    normalize_targets,
-    redact,
-)
+from serotiny.settings.config_data import config_hash, differing_keys, flatten, normalize_targets
+from serotiny.settings.secrets import redact
 
 
 def test_pytorch_lightning_targets_point_at_the_unified_package() -> None:

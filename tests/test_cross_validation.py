@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from cli_helpers import (
-    add_slow_callback,
-    cli_env,
-    has_checkpoint,
-    kill_group,
-    run_cli,
-    start_cli,
-    tracking_uri,
-    wait_until,
-)
-from mlflow import MlflowClient
+import torch
+from cli_helpers import add_slow_callback, has_checkpoint, kill_group, start_cli, wait_until
+from inprocess import Workspace
 
-from serotiny.ml_ops.mlflow_utils import connect
+from serotiny.ml_ops.mlflow_utils import load_model_from_checkpoint
 
 pytestmark = pytest.mark.slow
 FOLDS = 3
@@ -39,38 +28,26 @@ def command(name: str) -> list[str]:
     ]
 
 
-def by_name(project: Path) -> dict:
-    client = connect(tracking_uri(project))
-    experiment = client.get_experiment_by_name("default")
-    if experiment is None:
-        return {}
-    return {run.info.run_name: run for run in client.search_runs([experiment.experiment_id])}
-
-
-@pytest.fixture
-def cv_project(project: Path) -> Path:
-    add_slow_callback(project, seconds=0.04)
-    return project
-
-
-def test_cross_validation_resumes_then_ensembles(cv_project: Path, tmp_path: Path) -> None:
-    project = cv_project
+def test_cross_validation_resumes_then_ensembles(
+    workspace: Workspace, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    add_slow_callback(workspace.root, seconds=0.04)
     log = tmp_path / "cv.log"
-    process = start_cli(*command("cv"), project=project, log=log)
-    client = MlflowClient(tracking_uri(project))
+    # The CLI is killed (as a node crash would): that part runs in a process of its own.
+    process = start_cli(*command("cv"), project=workspace.root, log=log)
+    client = workspace.client()
     # Interrupt during fold 2 (index 1), after its first checkpoint.
-    wait_until(lambda: has_checkpoint(client, by_name(project).get("cv-fold1")), process, log)
+    wait_until(lambda: has_checkpoint(client, workspace.runs().get("cv-fold1")), process, log)
     kill_group(process)
-    before = by_name(project)
+    before = workspace.runs()
     assert before["cv-fold0"].info.status == "FINISHED"
     assert before["cv-fold1"].info.status == "RUNNING"
     assert "cv-fold2" not in before
 
-    again = run_cli(*command("cv"), cwd=project)
-    assert again.returncode == 0, again.output
-    assert "'cv-fold0'" in again.output and "already finished" in again.output
-    assert "resuming run 'cv-fold1'" in again.output
-    after = by_name(project)
+    workspace.run(*command("cv"))
+    assert "'cv-fold0'" in caplog.text and "already finished" in caplog.text
+    assert "resuming run 'cv-fold1'" in caplog.text
+    after = workspace.runs()
     assert set(after) == {"cv", "cv-fold0", "cv-fold1", "cv-fold2"}
     parent = after["cv"]
     assert parent.info.status == "FINISHED"
@@ -85,50 +62,33 @@ def test_cross_validation_resumes_then_ensembles(cv_project: Path, tmp_path: Pat
     assert parent.data.metrics["val_loss_std"] == pytest.approx(np.std(values))
 
     # Ensemble test and predict on the parent run.
-    tested = run_cli("test", "++mlflow.run_name=cv", cwd=project)
-    assert tested.returncode == 0, tested.output
-    parent = by_name(project)["cv"]
+    workspace.run("test", "++mlflow.run_name=cv")
+    parent = workspace.run_named("cv")
     assert parent.data.metrics["test_accuracy"] > 0.8
     for fold in range(FOLDS):
         assert f"fold{fold}_test_accuracy" in parent.data.metrics
-        assert "test_accuracy" in by_name(project)[f"cv-fold{fold}"].data.metrics
-    predicted = run_cli("predict", "++mlflow.run_name=cv", cwd=project)
-    assert predicted.returncode == 0, predicted.output
-    client = MlflowClient(tracking_uri(project))
+        assert "test_accuracy" in workspace.run_named(f"cv-fold{fold}").data.metrics
+    workspace.run("predict", "++mlflow.run_name=cv")
     table = pd.read_parquet(
         client.download_artifacts(parent.info.run_id, "predictions/predictions.parquet")
     )
 
     # The ensemble's outputs are the mean of the fold models' outputs.
-    code = f"""
-import json, torch, pandas as pd
-from serotiny.ml_ops.mlflow_utils import load_model_from_checkpoint
-uri = {tracking_uri(project)!r}
-manifest = pd.read_csv({str(project / "data" / "manifest.csv")!r})
-x = torch.tensor(manifest.filter(like="feature_").to_numpy(), dtype=torch.float32)
-folds = [load_model_from_checkpoint(uri, run_name=f"cv-fold{{i}}", experiment_name="default")
-         for i in range({FOLDS})]
-ensemble = load_model_from_checkpoint(uri, run_name="cv", experiment_name="default")
-with torch.no_grad():
-    mean = torch.stack([m.predict_step({{"x": x}}, 0)["probability"] for m in folds]).mean(0)
-    together = ensemble.predict_step({{"x": x}}, 0)["probability"]
-print(json.dumps({{"ids": manifest["id"].tolist(), "mean": mean.tolist(),
-                  "ensemble": together.tolist(), "type": type(ensemble).__name__}}))
-"""
-    completed = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=tmp_path,
-        env=cli_env(project),
-        capture_output=True,
-        text=True,
-    )
-    assert completed.returncode == 0, completed.stderr
-    loaded = json.loads(completed.stdout.strip().splitlines()[-1])
-    assert loaded["type"] == "EnsembleModule"
-    np.testing.assert_allclose(loaded["ensemble"], loaded["mean"], rtol=1e-6, atol=1e-7)
-    written = table.set_index("id").loc[loaded["ids"]]
+    manifest = pd.read_csv(workspace.root / "data" / "manifest.csv")
+    x = torch.tensor(manifest.filter(like="feature_").to_numpy(), dtype=torch.float32)
+    folds = [
+        load_model_from_checkpoint(workspace.uri, run_name=f"cv-fold{i}", experiment_name="default")
+        for i in range(FOLDS)
+    ]
+    ensemble = load_model_from_checkpoint(workspace.uri, run_name="cv", experiment_name="default")
+    with torch.no_grad():
+        mean = torch.stack([m.predict_step({"x": x}, 0)["probability"] for m in folds]).mean(0)
+        together = ensemble.predict_step({"x": x}, 0)["probability"]
+    assert type(ensemble).__name__ == "EnsembleModule"
+    np.testing.assert_allclose(together.numpy(), mean.numpy(), rtol=1e-6, atol=1e-7)
+    written = table.set_index("id").loc[manifest["id"]]
     probabilities = written[[f"probability_{k}" for k in range(3)]].to_numpy()
-    np.testing.assert_allclose(probabilities, loaded["mean"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(probabilities, mean.numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_cross_validation_on_several_processes_is_refused(cli, project: Path) -> None:

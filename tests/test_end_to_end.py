@@ -1,16 +1,17 @@
-"""`serotiny train`, `test` and `predict` as a user runs them, in a generated project."""
+"""`serotiny train`, `test` and `predict` on a generated project: one run trained, tested and
+predicted (in this process), then what that run holds, and loading it in a fresh process."""
 
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from cli_helpers import PACKAGE, CliResult, cli_env, run_cli, tracking_uri
+from cli_helpers import cli_env
+from inprocess import Workspace, make_workspace
 from mlflow import MlflowClient
 
 pytestmark = pytest.mark.slow
@@ -20,32 +21,26 @@ EPOCHS = 4
 class TrainedProject:
     """A project in which one run, 'first', has been trained, tested and predicted."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.client = MlflowClient(tracking_uri=tracking_uri(root))
-        self.results: dict[str, CliResult] = {}
-
-    def cli(self, *args: str) -> CliResult:
-        return run_cli(*args, cwd=self.root, project=self.root)
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+        self.root = workspace.root
+        self.client: MlflowClient = workspace.client()
 
     @property
     def run(self):  # type: ignore[no-untyped-def]
-        experiment = self.client.get_experiment_by_name("default")
-        runs = self.client.search_runs([experiment.experiment_id])
-        assert len(runs) == 1, [r.info.run_name for r in runs]
-        return runs[0]
+        runs = self.workspace.runs()
+        assert list(runs) == ["first"], list(runs)
+        return runs["first"]
 
 
 @pytest.fixture(scope="module")
-def trained(rendered_template: Path, tmp_path_factory: pytest.TempPathFactory) -> TrainedProject:
-    root = tmp_path_factory.mktemp("e2e") / PACKAGE
-    shutil.copytree(rendered_template, root)
-    project = TrainedProject(root)
+def trained(
+    rendered_template: Path, empty_store: Path, tmp_path_factory: pytest.TempPathFactory
+) -> TrainedProject:
+    workspace = make_workspace(rendered_template, empty_store, tmp_path_factory.mktemp("e2e"))
     for operation in ("train", "test", "predict"):
-        result = project.cli(operation, "++mlflow.run_name=first", f"++trainer.max_epochs={EPOCHS}")
-        assert result.returncode == 0, result.output
-        project.results[operation] = result
-    return project
+        workspace.run(operation, "++mlflow.run_name=first", f"++trainer.max_epochs={EPOCHS}")
+    return TrainedProject(workspace)
 
 
 def test_training_is_tracked_in_one_finished_run(trained: TrainedProject) -> None:
@@ -110,11 +105,15 @@ def test_pictures_are_logged_beside_the_metrics(trained: TrainedProject, tmp_pat
             assert image.format == "PNG" and image.width > 200 and image.height > 200
 
 
-def test_a_finished_run_is_not_trained_twice(trained: TrainedProject) -> None:
+def test_a_finished_run_is_not_trained_twice(
+    trained: TrainedProject, caplog: pytest.LogCaptureFixture
+) -> None:
     before = trained.run
-    result = trained.cli("train", "++mlflow.run_name=first", f"++trainer.max_epochs={EPOCHS}")
-    assert result.returncode == 0, result.output
-    assert "already finished" in result.output
+    value = trained.workspace.run(
+        "train", "++mlflow.run_name=first", f"++trainer.max_epochs={EPOCHS}"
+    )
+    assert "already finished" in caplog.text
+    assert value == before.data.metrics["val_loss"]  # what a sweeper would be told
     after = trained.run  # still exactly one run
     assert after.info.run_id == before.info.run_id
     history = trained.client.get_metric_history(after.info.run_id, "val_loss")
@@ -123,7 +122,7 @@ def test_a_finished_run_is_not_trained_twice(trained: TrainedProject) -> None:
 
 def test_notebook_loading_in_a_fresh_process(trained: TrainedProject, tmp_path: Path) -> None:
     run_id = trained.run.info.run_id
-    uri = tracking_uri(trained.root)
+    uri = trained.workspace.uri
     code = f"""
 import json, torch, pandas as pd
 from serotiny.ml_ops.mlflow_utils import load_model_from_checkpoint

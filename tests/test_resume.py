@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import time
 from pathlib import Path
 
 import pytest
 import torch
-from cli_helpers import add_slow_callback, run_cli, start_cli, tracking_uri, wait_until
+from cli_helpers import add_slow_callback, start_cli, tracking_uri, wait_until
+from inprocess import Workspace, make_workspace
 from mlflow import MlflowClient
 
 pytestmark = pytest.mark.slow
@@ -29,20 +29,23 @@ def arguments(name: str) -> list[str]:
 
 
 @pytest.fixture
-def slow_project(project: Path) -> Path:
-    add_slow_callback(project, seconds=0.06)
-    return project
+def slow_project(workspace: Workspace) -> Workspace:
+    add_slow_callback(workspace.root, seconds=0.06)
+    return workspace
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(rendered_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A project of its own in which the same training ran once without interruption."""
-    project = tmp_path_factory.mktemp("uninterrupted") / rendered_template.name
-    shutil.copytree(rendered_template, project)
-    add_slow_callback(project, seconds=0.06)
-    straight = run_cli(*arguments("straight"), cwd=project)
-    assert straight.returncode == 0, straight.output
-    return project
+def uninterrupted(
+    rendered_template: Path, empty_store: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A project of its own in which the same training ran once without interruption (in
+    this process: only the interrupted runs need a process of their own)."""
+    workspace = make_workspace(
+        rendered_template, empty_store, tmp_path_factory.mktemp("uninterrupted")
+    )
+    add_slow_callback(workspace.root, seconds=0.0)
+    workspace.run(*arguments("straight"))
+    return workspace.root
 
 
 def single_run(project: Path, name: str):  # type: ignore[no-untyped-def]
@@ -75,9 +78,13 @@ def start_and_interrupt(project: Path, name: str, how: signal.Signals, log: Path
 
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM])
 def test_interrupted_run_resumes_to_the_same_result(
-    slow_project: Path, uninterrupted: Path, how, tmp_path: Path
+    slow_project: Workspace,
+    uninterrupted: Path,
+    how: signal.Signals,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    project = slow_project
+    project = slow_project.root
     output = start_and_interrupt(project, "crashy", how, tmp_path / "train.log")
     client, interrupted = single_run(project, "crashy")
     expected_status = "RUNNING" if how == signal.SIGKILL else "KILLED"
@@ -85,9 +92,8 @@ def test_interrupted_run_resumes_to_the_same_result(
     steps_before = [m.step for m in client.get_metric_history(interrupted.info.run_id, "val_loss")]
     assert 0 < len(steps_before) < EPOCHS
 
-    resumed = run_cli(*arguments("crashy"), cwd=project)
-    assert resumed.returncode == 0, resumed.output
-    assert "resuming run 'crashy'" in resumed.output
+    slow_project.run(*arguments("crashy"))  # the same command again, in this process
+    assert "resuming run 'crashy'" in caplog.text
     client, run = single_run(project, "crashy")
     assert run.info.run_id == interrupted.info.run_id
     assert run.info.status == "FINISHED"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
-from serotiny.ml_ops.run_logger import CheckpointCommittedMLFlowLogger
+from serotiny.trainer_parts.metrics_logger import CheckpointCommittedMLFlowLogger
 
 
 def make_logger(tmp_path: Path) -> tuple[CheckpointCommittedMLFlowLogger, MlflowClient, str]:

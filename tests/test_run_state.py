@@ -13,18 +13,17 @@ import pytest
 from mlflow import MlflowClient
 
 from serotiny.errors import RunLookupError
-from serotiny.ml_ops.mlflow_utils import find_runs_by_name, get_or_create_experiment
-from serotiny.ml_ops.run_state import (
+from serotiny.tracking.ownership import (
     HEARTBEAT_TAG,
     HOST_TAG,
     PID_TAG,
-    RUN_STATE_ACTIONS,
     SLURM_ATTEMPT_TAG,
     SLURM_JOB_TAG,
-    Action,
-    decide,
     owner_tags,
 )
+from serotiny.tracking.run_names import find_runs_by_name
+from serotiny.tracking.run_state import RUN_STATE_ACTIONS, Action, decide
+from serotiny.tracking.store import get_or_create_experiment
 
 
 @pytest.fixture(scope="module")

@@ -15,9 +15,9 @@ from cli_helpers import (
     tracking_uri,
     wait_until,
 )
-from mlflow import MlflowClient
+from inprocess import Workspace
 
-from serotiny.ml_ops.mlflow_utils import connect
+from serotiny.tracking.store import connect
 
 pytestmark = pytest.mark.slow
 
@@ -31,8 +31,9 @@ def runs_in(project: Path, experiment: str) -> dict:
 
 
 def test_interrupted_sweep_skips_finished_jobs_and_resumes_the_rest(
-    project: Path, tmp_path: Path
+    workspace: Workspace, tmp_path: Path
 ) -> None:
+    project = workspace.root  # its store exists before the sweep starts: nothing races to make it
     add_slow_callback(project, seconds=0.05)
     command = [
         "train",
@@ -44,7 +45,7 @@ def test_interrupted_sweep_skips_finished_jobs_and_resumes_the_rest(
     ]
     log = tmp_path / "sweep.log"
     process = start_cli(*command, project=project, log=log)
-    client = MlflowClient(tracking_uri(project))
+    client = workspace.client()
     # Interrupt once the second job has checkpointed, the first having finished.
     wait_until(
         lambda: has_checkpoint(client, runs_in(project, "default").get("sweep_2")), process, log
@@ -63,7 +64,6 @@ def test_interrupted_sweep_skips_finished_jobs_and_resumes_the_rest(
     for name in after:
         assert after[name].info.run_id == before[name].info.run_id
         assert after[name].info.status == "FINISHED"
-    client = MlflowClient(tracking_uri=tracking_uri(project))
     for run in after.values():
         assert len(client.get_metric_history(run.info.run_id, "val_loss")) == 5
 
@@ -104,12 +104,14 @@ def test_submitit_local_launcher_runs_each_job(cli, project: Path) -> None:
 
 
 @pytest.mark.parametrize("debug", ["fast", "overfit", "limit", "profiler"])
-def test_debug_configs_run_apart_from_real_experiments(cli, project: Path, debug: str) -> None:
-    result = cli("train", f"debug={debug}", f"++mlflow.run_name=debug_{debug}")
-    assert result.returncode == 0, result.output
-    assert runs_in(project, "default") == {}
-    debug_runs = runs_in(project, "debug")
+def test_debug_configs_run_apart_from_real_experiments(
+    workspace: Workspace, debug: str, capsys: pytest.CaptureFixture[str], caplog
+) -> None:
+    workspace.run("train", f"debug={debug}", f"++mlflow.run_name=debug_{debug}")
+    assert workspace.runs("default") == {}
+    debug_runs = workspace.runs("debug")
     assert list(debug_runs) == [f"debug_{debug}"]
     assert debug_runs[f"debug_{debug}"].info.status == "FINISHED"
     if debug == "profiler":
-        assert "Profiler Report" in result.output
+        printed = capsys.readouterr()
+        assert "Profiler Report" in printed.out + printed.err + caplog.text

@@ -1,4 +1,4 @@
-"""serotiny.ml_ops.plots: the data drawn is the data given, and PNGs land whole."""
+"""serotiny.plots: the data drawn is the data given, and PNGs land whole."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from serotiny.ml_ops import plots
+from serotiny import plots
 
 
 def png_size(path: Path) -> tuple[int, int]:
@@ -22,7 +22,7 @@ def png_size(path: Path) -> tuple[int, int]:
 
 
 def test_importing_plots_does_not_import_matplotlib() -> None:
-    code = "import sys, serotiny.ml_ops.plots; print('matplotlib' in sys.modules)"
+    code = "import sys, serotiny.plots; print('matplotlib' in sys.modules)"
     completed = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
