@@ -29,7 +29,8 @@ extensions = [
     "serotiny_docs",  # the CLI reference and project tree, rendered from the code
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
-exclude_patterns = ["_build", "**/.ipynb_checkpoints"]
+# architecture.md is for contributors (GitHub renders its Mermaid diagram); not part of the site.
+exclude_patterns = ["_build", "**/.ipynb_checkpoints", "architecture.md"]
 root_doc = "index"
 # Keep "--flag" and quotes as typed: these pages are full of command lines.
 smartquotes = False

@@ -89,6 +89,14 @@ def confusion_counts(
     return counts, names
 
 
+def _annotate_counts(axes: Axes, counts: np.ndarray) -> None:
+    """Write each cell's count on it, white on the darker cells."""
+    threshold = counts.max() / 2 if counts.size else 0
+    for (row, column), count in np.ndenumerate(counts):
+        color = "white" if count > threshold else "black"
+        axes.text(column, row, str(count), ha="center", va="center", color=color)
+
+
 def confusion_matrix_figure(
     y_true: Sequence[Any] | np.ndarray,
     y_pred: Sequence[Any] | np.ndarray,
@@ -126,16 +134,7 @@ def confusion_matrix_figure(
     axes.set_xlabel("predicted")
     axes.set_ylabel("true")
     if len(names) <= MAX_ANNOTATED_CLASSES:
-        threshold = counts.max() / 2 if counts.size else 0
-        for (row, column), count in np.ndenumerate(counts):
-            axes.text(
-                column,
-                row,
-                str(count),
-                ha="center",
-                va="center",
-                color="white" if count > threshold else "black",
-            )
+        _annotate_counts(axes, counts)
     total = int(counts.sum())
     if title is None:
         accuracy = np.trace(counts) / total if total else float("nan")

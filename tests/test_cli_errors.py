@@ -69,3 +69,16 @@ def test_debug_shows_the_traceback(cli) -> None:
     result = cli("--debug", "train", "model=nope")
     assert result.returncode != 0
     assert "Traceback" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("override", "meant"),
+    [
+        ("++resume.allow_config_chnage=true", "resume.allow_config_change"),
+        ("++mlflow.runname=x", "mlflow.run_name"),
+    ],
+)
+def test_a_misspelled_serotiny_setting_is_one_line(cli, project: Path, override, meant) -> None:
+    result = cli("train", override)
+    assert_one_line_error(result, override.lstrip("+").split("=")[0], meant)
+    assert not (project / "mlruns.db").exists()  # stopped before anything was tracked

@@ -39,6 +39,37 @@ def _metrics(task: str, num_classes: int | None) -> torchmetrics.MetricCollectio
     )
 
 
+def _check_parts(owner: str, network: Any, loss: Any, task: str) -> None:
+    if not isinstance(network, nn.Module):
+        raise ModelConfigError(
+            f"{owner}: network must be a torch.nn.Module, got {type(network).__name__}"
+        )
+    if not callable(loss):
+        raise ModelConfigError(
+            f"{owner}: loss must be a torch.nn.Module or callable, got {type(loss).__name__}"
+        )
+    if task not in TASKS:
+        raise ModelConfigError(f"{owner}: unknown task {task!r}; choose one of {', '.join(TASKS)}")
+
+
+def _check_num_classes(owner: str, task: str, num_classes: int | None) -> int | None:
+    if task != "classification":
+        if num_classes is not None:
+            raise ModelConfigError(
+                f"{owner}: num_classes applies to task 'classification' only; remove it for "
+                f"task {task!r}"
+            )
+        return None
+    if num_classes is None:
+        raise ModelConfigError(
+            f"{owner}: task 'classification' needs num_classes (the number of labels)"
+        )
+    num_classes = _checks.positive_int(owner, "num_classes", num_classes)
+    if num_classes < 2:
+        raise ModelConfigError(f"{owner}: num_classes must be at least 2, got {num_classes}")
+    return num_classes
+
+
 class BasicModel(StagedModule):
     """Train ``network`` on ``batch[x_label]`` against ``batch[y_label]`` with ``loss``.
 
@@ -78,33 +109,8 @@ class BasicModel(StagedModule):
     ) -> None:
         super().__init__()
         owner = type(self).__name__
-        if not isinstance(network, nn.Module):
-            raise ModelConfigError(
-                f"{owner}: network must be a torch.nn.Module, got {type(network).__name__}"
-            )
-        if not callable(loss):
-            raise ModelConfigError(
-                f"{owner}: loss must be a torch.nn.Module or callable, got {type(loss).__name__}"
-            )
-        if task not in TASKS:
-            raise ModelConfigError(
-                f"{owner}: unknown task {task!r}; choose one of {', '.join(TASKS)}"
-            )
-        if task == "classification":
-            if num_classes is None:
-                raise ModelConfigError(
-                    f"{owner}: task 'classification' needs num_classes (the number of labels)"
-                )
-            num_classes = _checks.positive_int(owner, "num_classes", num_classes)
-            if num_classes < 2:
-                raise ModelConfigError(
-                    f"{owner}: num_classes must be at least 2, got {num_classes}"
-                )
-        elif num_classes is not None:
-            raise ModelConfigError(
-                f"{owner}: num_classes applies to task 'classification' only; remove it for "
-                f"task {task!r}"
-            )
+        _check_parts(owner, network, loss, task)
+        num_classes = _check_num_classes(owner, task, num_classes)
         x_label = _checks.label(owner, "x_label", x_label)
         y_label = _checks.label(owner, "y_label", y_label)
         if x_label == y_label:
