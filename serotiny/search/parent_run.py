@@ -9,6 +9,7 @@ search keeps adding children to the same parent.
 from __future__ import annotations
 
 import logging
+import signal
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -84,6 +85,17 @@ def fail_abandoned_trial_runs(search: SearchRun, stale_after_seconds: float) -> 
             search.client.set_terminated(run.info.run_id, "FAILED")
             names.append(run.info.run_name)
     return names
+
+
+def ended_status(stop: BaseException) -> str:
+    """The status a search's parent run ends with when ``stop`` ends the search: KILLED
+    for an interrupt or a termination signal, FAILED for anything else (a trial's error,
+    a user error's exit)."""
+    if isinstance(stop, KeyboardInterrupt):
+        return "KILLED"
+    if isinstance(stop, SystemExit) and stop.code == 128 + signal.SIGTERM:
+        return "KILLED"
+    return "FAILED"
 
 
 def record_best(search: SearchRun, best_trial: int | None, best_value: float | None) -> None:

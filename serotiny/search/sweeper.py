@@ -134,31 +134,23 @@ class OptunaSweeper(Sweeper):
         """Run the search to ``n_trials`` trials; return (and write) what it found."""
         assert self.config is not None
         space = search_space(self.params, arguments)
-        check_run_name(self.config)
+        check_run_name(self.config)  # before anything is stored
         resume = self.config.get("resume") or {}
+        heartbeat = int(resume.get("heartbeat_seconds", 30))
+        stale_after = int(resume.get("stale_after_seconds", 90))
         storage = None
         if self.storage_url is not None:
-            storage = studies.open_storage(
-                self.storage_url,
-                int(resume.get("heartbeat_seconds", 30)),
-                int(resume.get("stale_after_seconds", 90)),
-            )
-        sampler = instantiate(self.sampler) if self.sampler else None
-        study = studies.open_study(storage, self.study_name, self.direction, sampler)
-        pruner = OmegaConf.to_container(self.pruner, resolve=True) if self.pruner else None
-        study.set_user_attr(studies.PRUNER_ATTR, pruner)
+            storage = studies.open_storage(self.storage_url, heartbeat, stale_after)
+        study = self._open_study(storage)
         studies.fail_abandoned_trials(study)
 
         search = parent_run.open_search_run(self.config.mlflow, self.study_name, self.storage_url)
-        parent_run.fail_abandoned_trial_runs(search, float(resume.get("stale_after_seconds", 90)))
-        with Heartbeat(search.client, search.run_id, float(resume.get("heartbeat_seconds", 30))):
+        parent_run.fail_abandoned_trial_runs(search, stale_after)
+        with Heartbeat(search.client, search.run_id, heartbeat):
             try:
                 self._run_trials(study, storage, space, search.run_id)
-            except (KeyboardInterrupt, SystemExit):
-                search.client.set_terminated(search.run_id, "KILLED")
-                raise
-            except BaseException:
-                search.client.set_terminated(search.run_id, "FAILED")
+            except BaseException as stop:
+                search.client.set_terminated(search.run_id, parent_run.ended_status(stop))
                 raise
         found = studies.results(study)
         parent_run.record_best(search, found["best_trial"], found["best_value"])
@@ -166,13 +158,27 @@ class OptunaSweeper(Sweeper):
         folder = Path(str(self.config.hydra.sweep.dir))
         folder.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(OmegaConf.create(found), folder / studies.RESULTS_FILE)
-        log.info(
-            "best trial %s: value %s, %s",
-            found["best_trial"],
-            found["best_value"],
-            found["best_params"],
-        )
+        best = (found["best_trial"], found["best_value"], found["best_params"])
+        log.info("best trial %s: value %s, %s", *best)
         return found
+
+    def _open_study(self, storage: Any) -> optuna.Study:
+        """The stored study with this search's sampler, and its pruner recorded for trials.
+
+        A seeded sampler is seeded with the seed plus the number of trials the study has
+        already: a fresh search is reproducible, and a resumed one does not draw again the
+        values its first trials drew.
+        """
+        study = studies.open_study(storage, self.study_name, self.direction)
+        if self.sampler:
+            spec = OmegaConf.to_container(self.sampler, resolve=True)
+            assert isinstance(spec, dict)
+            if spec.get("seed") is not None:
+                spec["seed"] = int(spec["seed"]) + len(study.get_trials(deepcopy=False))
+            study.sampler = instantiate(spec)
+        pruner = OmegaConf.to_container(self.pruner, resolve=True) if self.pruner else None
+        study.set_user_attr(studies.PRUNER_ATTR, pruner)
+        return study
 
     def _run_trials(
         self, study: optuna.Study, storage: Any, space: SearchSpace, parent_run_id: str

@@ -192,6 +192,8 @@ def test_killed_search_resumes_its_study_without_repeating_trials(
         TrialState.COMPLETE,
         TrialState.COMPLETE,
     ]
+    # The resumed search drew new values, rather than its seeded sampler's first ones again.
+    assert len({trial.params["model.optimizer.lr"] for trial in trials}) == 4
     # And as many MLflow runs, under one parent that the rerun kept.
     after = runs_in(project)
     parent = after.pop(STUDY)
