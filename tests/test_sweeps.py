@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 from cli_helpers import (
     add_slow_callback,
     has_checkpoint,
@@ -66,25 +65,6 @@ def test_interrupted_sweep_skips_finished_jobs_and_resumes_the_rest(
         assert after[name].info.status == "FINISHED"
     for run in after.values():
         assert len(client.get_metric_history(run.info.run_id, "val_loss")) == 5
-
-
-def test_optuna_search_returns_the_monitored_metric(cli, project: Path) -> None:
-    result = cli(
-        "train",
-        "--multirun",
-        "hparams_search=optuna",
-        "hydra.sweeper.n_trials=3",
-        "++trainer.max_epochs=2",
-    )
-    assert result.returncode == 0, result.output
-    runs = runs_in(project, "hparams_search")
-    assert len(runs) == 3
-    assert all(name.startswith("trial_") for name in runs)
-    (results_file,) = (project / "multirun").rglob("optimization_results.yaml")
-    results = yaml.safe_load(results_file.read_text())
-    best = min(run.data.metrics["val_loss"] for run in runs.values())
-    assert results["best_value"] == pytest.approx(best)
-    assert set(results["best_params"]) == {"model.optimizer.lr", "model.network.hidden_layers.0"}
 
 
 def test_submitit_local_launcher_runs_each_job(cli, project: Path) -> None:

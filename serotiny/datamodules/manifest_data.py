@@ -12,23 +12,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pyarrow as pa
 
+from serotiny.datamodules.assignment import assignment_table, write_assignment
 from serotiny.datamodules.dataset import ManifestDataset
-from serotiny.datamodules.folds import CrossValidation, assign_folds
+from serotiny.datamodules.folds import CrossValidation
+from serotiny.datamodules.fractions import SplitFractions
 from serotiny.datamodules.loader_plan import PREDICT, LoaderPlan
-from serotiny.datamodules.splits import (
-    SPLITS,
-    accepted_values,
-    assign_splits,
-    canonical_split,
-    read_split_folder,
-)
+from serotiny.datamodules.row_splits import RowSplitter
+from serotiny.datamodules.splits import SPLITS, canonical_split, read_split_folder
 from serotiny.errors import ManifestError
 from serotiny.io.dataframe.checks import (
     ManifestProblem,
     check_columns_present,
     check_unique,
-    problem_at_rows,
     raise_if_any,
 )
 from serotiny.io.dataframe.loaders.base import BoundLoader
@@ -61,22 +58,42 @@ class ManifestData:
         id_column: str | None = None,
         predict_split: str | None = None,
         cross_validation: CrossValidation | Mapping[str, Any] | None = None,
+        split_fractions: Mapping[str, float] | None = None,
+        split_seed: int | None = None,
+        stratify_column: str | None = None,
+        group_column: str | None = None,
+        split_assignment: str | os.PathLike[str] | None = None,
     ) -> None:
         self.path = path if not isinstance(path, str | os.PathLike) else Path(path).expanduser()
         self.plan = LoaderPlan(loaders)
-        self.split_column = split_column or "split"
-        self.split_map = dict(split_map) if split_map else None
         self.columns = list(columns) if columns is not None else None
         self.just_inference = just_inference
         self.id_column = id_column
+        if split_fractions is None and (stratify_column or group_column):
+            raise ManifestError(
+                f"{'stratify_column' if stratify_column else 'group_column'} is set but "
+                "split_fractions is not: set split_fractions to split by fractions, or drop it"
+            )
+        self.splitter = RowSplitter(
+            split_column=split_column or "split",
+            split_map=dict(split_map) if split_map else None,
+            fractions=SplitFractions.from_config(
+                split_fractions, split_seed, stratify_column, group_column
+            ),
+            assignment=Path(split_assignment).expanduser() if split_assignment else None,
+            id_column=id_column,
+            cross_validation=CrossValidation.from_config(cross_validation),
+            just_inference=just_inference,
+            from_folder=self.is_folder,
+        )
         self.predict_split = canonical_split(predict_split) if predict_split is not None else None
         if predict_split is not None and self.predict_split is None:
             raise ManifestError(
                 f"predict_split={predict_split!r}: use one of {', '.join(SPLITS)}, "
                 "or leave it unset to predict on the whole manifest"
             )
-        self.cross_validation = CrossValidation.from_config(cross_validation)
         self._manifest: ManifestTable | None = None
+        self._keys: pa.Array | None = None
         self._split_rows: dict[str, np.ndarray] = {}
         self._manifest_problems: list[ManifestProblem] = []
         self._unit_problems: dict[str, list[ManifestProblem]] = {}
@@ -99,42 +116,19 @@ class ManifestData:
     def _read(self) -> ManifestTable:
         columns = self.columns
         if columns is not None:
-            extra = [self.id_column] if self.id_column else []
-            if not self.is_folder and not self.just_inference:
-                extra.append(self.split_column)
-            columns = list(dict.fromkeys([*columns, *extra]))
+            columns = list(dict.fromkeys([*columns, *self.splitter.columns()]))
         if self.is_folder:
-            return read_split_folder(self.path, self.split_column, self.split_map, columns)
+            splitter = self.splitter
+            return read_split_folder(self.path, splitter.split_column, splitter.split_map, columns)
         return read_manifest(self.path, columns)
 
     def _split(self) -> None:
         manifest = self._manifest
         assert manifest is not None
-        problems: list[ManifestProblem] = []
+        split = self.splitter.split(manifest)
+        self._split_rows, self._keys = split.rows, split.keys
+        problems = list(split.problems)
         everything = np.arange(manifest.num_rows, dtype=np.int64)
-        if self.just_inference:
-            self._split_rows = {"test": everything}
-        elif self.split_column not in manifest.column_names:
-            problems += check_columns_present(
-                manifest, [self.split_column], "split_column (set just_inference=True to predict)"
-            )
-            self._split_rows = {split: everything[:0] for split in SPLITS}
-        else:
-            assigned = assign_splits(manifest.column(self.split_column), self.split_map)
-            self._split_rows = assigned.rows
-            if self.cross_validation is not None:
-                self._split_rows.update(self._fold_rows(manifest))
-            if len(assigned.unknown):
-                value = manifest.table.column(self.split_column)[int(assigned.unknown[0])]
-                problems.append(
-                    problem_at_rows(
-                        manifest,
-                        self.split_column,
-                        assigned.unknown,
-                        f"unknown split value {value.as_py()!r}",
-                        "use train/valid/test (or aliases), or map it with split_map",
-                    )
-                )
         self._split_rows[PREDICT] = (
             everything if self.predict_split is None else self._split_rows[self.predict_split]
         )
@@ -143,31 +137,6 @@ class ManifestData:
                 check_unique(manifest, self.id_column)
             )
         self._manifest_problems = problems
-
-    def _fold_rows(self, manifest: ManifestTable) -> dict[str, np.ndarray]:
-        """Train and val rows of this fold: the train and val rows pooled, then re-split."""
-        cv = self.cross_validation
-        assert cv is not None
-        pool = np.sort(np.concatenate([self._split_rows["train"], self._split_rows["val"]]))
-
-        def values(column: str | None, role: str) -> np.ndarray | None:
-            if column is None:
-                return None
-            if column not in manifest.column_names:
-                raise ManifestError(
-                    f"{self._name()}: cross_validation.{role}={column!r} is not a column "
-                    f"(columns: {', '.join(manifest.column_names)})"
-                )
-            return np.asarray(manifest.column(column).to_numpy(zero_copy_only=False))[pool]
-
-        folds = assign_folds(
-            len(pool),
-            cv.folds,
-            stratify=values(cv.stratify_column, "stratify_column"),
-            groups=values(cv.group_column, "group_column"),
-            seed=cv.seed,
-        )
-        return {"train": pool[folds != cv.fold], "val": pool[folds == cv.fold]}
 
     def split_rows(self, split: str) -> np.ndarray:
         """Positions in the manifest of the rows of ``split`` (or ``predict``)."""
@@ -178,6 +147,25 @@ class ManifestData:
                 f"{split!r} split; set just_inference=False and give a split_column to train"
             )
         return self._split_rows[split]
+
+    # The split assignment ------------------------------------------------------------------
+
+    def assignment(self) -> pa.Table:
+        """Each row's key (``id_column``, or ``row`` position) and split (null: none)."""
+        self.manifest  # noqa: B018
+        rows = {split: self._split_rows.get(split, np.empty(0, np.int64)) for split in SPLITS}
+        return assignment_table(self._keys, self.splitter.key_name, rows)
+
+    def save_assignment(self, path: str | os.PathLike[str]) -> Path:
+        """Write :meth:`assignment` to ``path`` (``.csv`` or ``.parquet``)."""
+        return write_assignment(self.assignment(), path)
+
+    def use_assignment(self, path: str | os.PathLike[str]) -> None:
+        """Take every row's split from a saved assignment from now on (re-reading the
+        manifest if it was read)."""
+        self.splitter.assignment = Path(path).expanduser()
+        self._manifest, self._keys, self._split_rows = None, None, {}
+        self._manifest_problems, self._unit_problems, self._bound = [], {}, {}
 
     # Checking ------------------------------------------------------------------------------
 
@@ -240,17 +228,11 @@ class ManifestData:
             ]
         if self.just_inference or split == PREDICT and self.predict_split is None:
             return [ManifestProblem(self._name(), None, "the manifest has no rows", "add rows")]
-        if self.split_column not in self.manifest.column_names:
+        if self.splitter.uses_split_column() and (
+            self.splitter.split_column not in self.manifest.column_names
+        ):
             return []  # already reported as a missing column
-        values = ", ".join(accepted_values(split_name, self.split_map)[:4])
-        return [
-            ManifestProblem(
-                self._name(),
-                self.split_column,
-                f"no rows for the {split_name!r} split",
-                f"mark some rows with one of: {values} (or map your values with split_map)",
-            )
-        ]
+        return self.splitter.no_rows_problem(self._name(), split_name)
 
     def _unit_view(self, split: str) -> ManifestTable:
         manifest = self.manifest

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import lightning.pytorch as pl
@@ -59,7 +60,31 @@ class ManifestDatamodule(pl.LightningDataModule):
         gather_in_workers: use ``num_workers`` workers even when every loader is in memory.
         cross_validation: ``{folds, fold, stratify_column, group_column, seed}``: pool the
             train and val rows, split them into ``folds`` folds and validate on ``fold``
-            (``serotiny train ++cv.folds=K`` sets this for each fold).
+            (``serotiny train ++cv.folds=K`` sets this for each fold). Test rows stay out;
+            with an ``id_column``, rows are drawn in id order, as for ``split_fractions``.
+        split_fractions: split by fractions instead of a split column, e.g.
+            ``{train: 0.8, valid: 0.1, test: 0.1}`` (missing splits get 0; the fractions
+            must add up to 1). Each split gets the floor or ceiling of its share; a split
+            with a fraction above 0 that would get no row is an error. The split column,
+            if the manifest has one, is not used.
+        split_seed: the seed of ``split_fractions`` (default 0; configs usually pass the
+            run's ``${seed}``, or a fixed number to keep one split across seeds). With an
+            ``id_column``, rows are drawn in id order, so the same ids, column values and
+            seed give each id the same split whatever the manifest's row order; without
+            one, row order counts too.
+        stratify_column: with ``split_fractions``, keep this column's class proportions
+            alike in every split (as far as the counts allow).
+        group_column: with ``split_fractions``, keep the rows sharing this column's value
+            (a subject, a plate) in one split; the fractions then count groups. With
+            ``stratify_column`` too, whole groups are stratified: the groups are cut into
+            K folds of alike classes (K <= 20, the fewest that meet the fractions) and each
+            split gets whole folds, so fractions are met to the nearest 1/K.
+        split_assignment: a ``.csv``/``.parquet`` file saved by
+            :meth:`save_split_assignment`: every row takes the split recorded for its id,
+            whatever ``split_fractions`` or the split column say (cross-validation still
+            re-folds the train and val rows). Rows the file does not list, added to the
+            manifest since, are in no split; ids it lists that the manifest lacks are an
+            error. Without ``id_column``, rows are matched by position.
         **dataloader_kwargs: passed to every ``torch.utils.data.DataLoader``
             (``persistent_workers``, ``prefetch_factor``, ``multiprocessing_context``, ...).
             A ``collate_fn`` receives the dict batch already built.
@@ -82,10 +107,20 @@ class ManifestDatamodule(pl.LightningDataModule):
         predict_split: str | None = None,
         gather_in_workers: bool = False,
         cross_validation: Mapping[str, Any] | None = None,
+        split_fractions: Mapping[str, float] | None = None,
+        split_seed: int | None = None,
+        stratify_column: str | None = None,
+        group_column: str | None = None,
+        split_assignment: str | os.PathLike[str] | None = None,
         **dataloader_kwargs: Any,
     ) -> None:
         super().__init__()
         self.cross_validation = cross_validation
+        self.split_fractions = split_fractions
+        self.split_seed = split_seed
+        self.stratify_column = stratify_column
+        self.group_column = group_column
+        self.split_assignment = split_assignment
         self.data = ManifestData(
             path,
             loaders,
@@ -96,6 +131,11 @@ class ManifestDatamodule(pl.LightningDataModule):
             id_column=id_column,
             predict_split=predict_split,
             cross_validation=cross_validation,
+            split_fractions=split_fractions,
+            split_seed=split_seed,
+            stratify_column=stratify_column,
+            group_column=group_column,
+            split_assignment=split_assignment,
         )
         self.path = path
         self.batch_size = batch_size
@@ -128,6 +168,29 @@ class ManifestDatamodule(pl.LightningDataModule):
         ``just_inference``) plus every loader on every split that has rows; an empty ``test``
         split is reported by ``validate("test")`` (and by ``setup("test")``)."""
         self.data.validate(stage)
+
+    # The split assignment -------------------------------------------------------------------
+
+    def split_assignment_table(self) -> pd.DataFrame:
+        """Which split each row is in: a DataFrame of the id column (``row``, the position,
+        without ``id_column``) and ``split`` (``train``, ``val``, ``test``; empty for a row
+        in no split). Cross-validation's fold is already applied.
+
+        Example::
+
+            datamodule.split_assignment_table()["split"].value_counts()
+        """
+        return self.data.assignment().to_pandas()
+
+    def save_split_assignment(self, path: str | os.PathLike[str]) -> Path:
+        """Write :meth:`split_assignment_table` to ``path`` (``.csv`` or ``.parquet``), e.g. to
+        keep it with a run; ``split_assignment: that/path`` gives the same splits back."""
+        return self.data.save_assignment(path)
+
+    def use_split_assignment(self, path: str | os.PathLike[str]) -> None:
+        """As if built with ``split_assignment=path``; call it before :meth:`setup`."""
+        self.split_assignment = path
+        self.data.use_assignment(path)
 
     def setup(self, stage: str | None = None) -> None:
         """Read and check the manifest, then extract the loaders' data (once per split)."""

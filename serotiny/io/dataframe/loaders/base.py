@@ -222,30 +222,49 @@ class FileBound(BoundLoader):
 
     def __init__(self, paths: pa.Array, base_dir: Path, loader: FileLoader) -> None:
         self.paths = paths
-        self.base_dir = base_dir
+        self.base_dir = os.fspath(base_dir)
         self.loader = loader
 
+    def path(self, row: int) -> str:
+        """The full path of ``row``'s file (relative paths resolve against the manifest)."""
+        return self.full_path(self.paths[row].as_py())
+
+    def batch_paths(self, rows: np.ndarray) -> list[str]:
+        """The full paths of ``rows``' files: one pyarrow take, not one scalar per row."""
+        return [self.full_path(path) for path in self.paths.take(rows).to_pylist()]
+
+    def full_path(self, path: str) -> str:
+        """``path`` as read from the manifest, resolved against the manifest's folder."""
+        return path if os.path.isabs(path) else os.path.join(self.base_dir, path)
+
     def item(self, row: int) -> Any:
-        path = self.paths[row].as_py()
-        full = path if os.path.isabs(path) else str(self.base_dir / path)
-        return self.loader.read(full)
+        return self.loader.read(self.path(row))
 
     def batch(self, rows: np.ndarray) -> Any:
-        items = [self.item(int(row)) for row in rows]
-        try:
-            return default_collate(items)
-        except RuntimeError as error:
-            shapes = sorted({tuple(getattr(item, "shape", ())) for item in items})
-            raise RuntimeError(
-                f"{self.loader!r}: cannot stack files of shapes {shapes} into one batch "
-                f"({error}); add a transform that crops or resizes them to one shape"
-            ) from error
+        return collate_files(
+            self.loader, [self.loader.read(path) for path in self.batch_paths(rows)]
+        )
+
+
+def collate_files(loader: Loader, items: list[Any]) -> Any:
+    """``items`` (one per file) batched by ``default_collate``, with a message that names the
+    fix when the files' shapes differ."""
+    try:
+        return default_collate(items)
+    except RuntimeError as error:
+        shapes = sorted({tuple(getattr(item, "shape", ())) for item in items})
+        raise RuntimeError(
+            f"{loader!r}: cannot stack files of shapes {shapes} into one batch "
+            f"({error}); add a transform that crops or resizes them to one shape"
+        ) from error
 
 
 class FileLoader(Loader):
     """A loader that reads, per row, the file named in ``column``.
 
     Subclasses implement :meth:`read`. Relative paths resolve against the manifest's folder.
+    A loader whose reading is decoding (images, pickled tensors) subclasses
+    :class:`~serotiny.io.dataframe.loaders.DecodingLoader` instead, which can cache it.
     """
 
     column: str

@@ -1,0 +1,1 @@
+"""serotiny's Hydra plugins (see :mod:`serotiny.search`)."""

@@ -1,0 +1,176 @@
+"""File loaders that read in two steps, decode then convert, so the decoding can be cached.
+
+:meth:`DecodingLoader.decode` turns a file into a numpy array and depends on the file alone
+(plus the decoder's own settings): that is the slow part, and the part a
+:class:`~serotiny.io.dataframe.loaders.decoded_cache.DecodedCache` keeps when the loader is
+given a ``cache_dir``. :meth:`DecodingLoader.convert` then makes the array a batch entry
+(channel selection, dtype, a transform) every time, so the cache holds one entry per file
+however the loaders that read it are configured, and random augmentations stay random.
+
+Batches convert in one step where they can (:meth:`DecodingLoader.convert_batch`): the
+decoded arrays are stacked as they are (e.g. ``uint8``) and cast once, which is cheaper than
+casting each image and then stacking the larger results.
+
+Example, a loader of ``.npz`` files::
+
+    class LoadNpz(DecodingLoader):
+        def __init__(self, column: str, key: str, cache_dir: str | None = None):
+            self.column, self.key, self.cache_dir = column, key, cache_dir
+
+        def decode(self, path):
+            with np.load(path) as archive:
+                return archive[self.key]
+
+        def decoder_tag(self):
+            return f"LoadNpz/{self.key}"  # the key changes what decode returns
+
+        def convert(self, array):
+            return torch.from_numpy(np.array(array, dtype=np.float32))
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+from abc import abstractmethod
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import torch
+from torch.utils.data import get_worker_info
+
+from serotiny.io.dataframe.loaders.base import BoundLoader, FileBound, FileLoader, collate_files
+from serotiny.io.dataframe.loaders.decoded_cache import DecodedCache
+from serotiny.io.dataframe.readers import ManifestTable
+
+
+class DecodingLoader(FileLoader):
+    """A :class:`~serotiny.io.dataframe.loaders.FileLoader` split into :meth:`decode` and
+    :meth:`convert`, with an optional cache of decoded arrays in ``cache_dir``.
+
+    Subclasses implement :meth:`decode` and :meth:`convert`, set ``cache_dir`` (None: no
+    cache) and override :meth:`decoder_tag` when a setting changes what :meth:`decode`
+    returns. A relative ``cache_dir`` is taken from the current folder when the loader is
+    bound.
+    """
+
+    cache_dir: str | None = None
+
+    @abstractmethod
+    def decode(self, path: str) -> Any:
+        """The file at ``path`` as an array (a numpy array is what the cache can keep)."""
+
+    @abstractmethod
+    def convert(self, array: Any) -> Any:
+        """One batch entry from a decoded array (which may be read-only: copy before writing)."""
+
+    def check(self, path: str, array: Any) -> None:
+        """Raise if ``array``, decoded from ``path``, cannot be converted (nothing by default).
+
+        Called on every decoded array, cached or not, so errors name the file."""
+
+    def cacheable(self, path: str) -> bool:
+        """Whether decoding ``path`` is worth caching (all files by default)."""
+        return True
+
+    def decoder_tag(self) -> str:
+        """What, besides the file, determines :meth:`decode`'s output; part of the cache key."""
+        return type(self).__qualname__
+
+    def convert_batch(self, arrays: list[Any]) -> Any:
+        """A batch from decoded arrays; by default each converted, then collated."""
+        return collate_files(self, [self.convert(array) for array in arrays])
+
+    def read(self, path: str) -> Any:
+        array = self.decode(path)
+        self.check(path, array)
+        return self.convert(array)
+
+    def bind(self, manifest: ManifestTable) -> BoundLoader:
+        cache = None
+        if self.cache_dir is not None:
+            cache = DecodedCache(os.fspath(self.cache_dir))
+            cache.prepare()
+        return DecodedBound(manifest.column(self.column), manifest.base_dir, self, cache)
+
+
+class DecodedBound(FileBound):
+    """The files of one manifest column, decoded through the loader's cache when it has one."""
+
+    loader: DecodingLoader
+
+    def __init__(
+        self,
+        paths: pa.Array,
+        base_dir: os.PathLike[str] | str,
+        loader: DecodingLoader,
+        cache: DecodedCache | None,
+    ) -> None:
+        super().__init__(paths, base_dir, loader)
+        self.cache = cache
+        self.tag = loader.decoder_tag()
+
+    def decoded(self, path: str) -> Any:
+        """``path`` decoded: from the cache when there is one, else from the file."""
+        if self.cache is None or not self.loader.cacheable(path):
+            array = self.loader.decode(path)
+        else:
+            array = self.cache.load(path, self.tag, self.loader.decode)
+        self.loader.check(path, array)
+        return array
+
+    def item(self, row: int) -> Any:
+        return self.loader.convert(self.decoded(self.path(row)))
+
+    def batch(self, rows: np.ndarray) -> Any:
+        return self.loader.convert_batch([self.decoded(path) for path in self.batch_paths(rows)])
+
+
+def same_layout(arrays: list[Any]) -> bool:
+    """Whether ``arrays`` are all numpy arrays of one shape and dtype (so they stack as is)."""
+    if not arrays or not isinstance(arrays[0], np.ndarray):
+        return False
+    first = arrays[0]
+    return all(
+        isinstance(array, np.ndarray) and array.shape == first.shape and array.dtype == first.dtype
+        for array in arrays
+    )
+
+
+def stack_as(arrays: list[np.ndarray], dtype: torch.dtype | None) -> torch.Tensor:
+    """``arrays`` (one shape and dtype) stacked into one tensor of ``dtype`` (theirs if None).
+
+    numpy stacks and casts: it runs on one thread, whereas torch would spread a cast this
+    size over its intra-op threads, which measured several times slower than one thread on
+    a busy 2-core machine. In a DataLoader worker the batch is made in shared memory, as
+    ``default_collate`` makes its batches, so it reaches the main process without a copy.
+    """
+    batch = np.stack(arrays)
+    if dtype is None:
+        dtype = torch.from_numpy(batch[:0]).dtype
+    if numpy_dtype(dtype) is None:  # e.g. bfloat16
+        return torch.from_numpy(batch).to(dtype)
+    out = new_batch_tensor(batch.shape, dtype)
+    np.copyto(out.numpy(), batch, casting="unsafe")
+    return out
+
+
+def new_batch_tensor(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    """An uninitialized tensor for a batch: in shared memory when in a DataLoader worker."""
+    if get_worker_info() is None:
+        return torch.empty(shape, dtype=dtype)
+    prototype = torch.empty(0, dtype=dtype)
+    # What default_collate does (torch.utils.data._utils.collate.collate_tensor_fn).
+    storage = prototype._typed_storage()._new_shared(math.prod(shape), device="cpu")
+    return prototype.new(storage).resize_(shape)
+
+
+@functools.cache
+def numpy_dtype(dtype: torch.dtype) -> np.dtype | None:
+    """The numpy dtype of ``dtype``, or None where numpy has none (bfloat16, float8, ...)."""
+    try:
+        return torch.empty(0, dtype=dtype).numpy().dtype
+    except TypeError:
+        return None
