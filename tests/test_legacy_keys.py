@@ -16,10 +16,12 @@ from serotiny.settings.legacy import (
     TRANSLATORS,
     LegacyTranslation,
     apply_log_levels,
+    translate_legacy_keys,
+)
+from serotiny.trainer_parts.pytorch_lightning_era import (
     is_pytorch_lightning_callback,
     pytorch_lightning_base,
     pytorch_lightning_message,
-    translate_legacy_keys,
 )
 
 ROOT = "/projects/old"
@@ -38,6 +40,9 @@ def compose(config_dir: Path, name: str, *overrides: str) -> DictConfig:
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
+    from serotiny.settings.schema import register_settings
+
+    register_settings()  # what serotiny's CLI does before Hydra composes
     with initialize_config_dir(str(config_dir), version_base="1.3"):
         return hydra_compose(
             name,

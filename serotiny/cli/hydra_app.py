@@ -135,7 +135,7 @@ def run_operation(operation: str, arguments: list[str]) -> None:
     flags, overrides = split_arguments(arguments)
     overrides = with_extra_rank_outputs_aside(flags, with_packaged_search_path(overrides))
     if not _HELP_FLAGS.intersection(flags):
-        check_composes(config_dir, config_name, overrides)
+        check_composes(config_dir, config_name, overrides, operation)
 
     import hydra
 

@@ -9,9 +9,13 @@ first value, since a composition is always of one job.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
+from omegaconf import DictConfig
+
 from serotiny.errors import SerotinyUserError
+from serotiny.settings.legacy import translate_legacy_keys
 from serotiny.settings.reading import check_settings
 
 
@@ -45,8 +49,11 @@ def _first_value_of_sweeps(overrides: list[str]) -> list[str]:
     return single
 
 
-def check_composes(config_dir: Path, config_name: str, overrides: list[str]) -> None:
-    """Compose ``config_name`` with ``overrides``; raise :class:`ConfigError` if it fails."""
+def check_composes(
+    config_dir: Path, config_name: str, overrides: list[str], operation: str
+) -> None:
+    """Compose ``config_name`` with ``overrides`` for ``operation``; raise a one-line error
+    (:class:`ConfigError`, or a settings error) if it fails or a setting is wrong."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from hydra.errors import HydraException, MissingConfigException
@@ -73,4 +80,26 @@ def check_composes(config_dir: Path, config_name: str, overrides: list[str]) -> 
         raise ConfigError(f"{error}{detail} (config dir {config_dir})") from error
     finally:
         GlobalHydra.instance().clear()
-    check_settings(cfg)
+    check_job_settings(cfg, operation)
+
+
+def check_job_settings(cfg: DictConfig, operation: str) -> None:
+    """serotiny's settings in the composed ``cfg`` (with Hydra's node), checked before the job
+    exists: a legacy project's keys translated first, interpolations of Hydra's job values
+    (``${hydra:runtime.output_dir}``) answered with a stand-in folder, nothing written."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf, open_dict
+    from omegaconf.errors import OmegaConfBaseException
+
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = tempfile.gettempdir()
+    HydraConfig.instance().set_config(cfg)
+    job = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
+    try:
+        translated = translate_legacy_keys(job, operation).config
+    except OmegaConfBaseException as error:
+        key = getattr(error, "full_key", None) or "the config"
+        raise ConfigError(f"cannot resolve '{key}': {str(error).splitlines()[0]}") from error
+    finally:
+        HydraConfig.instance().cfg = None
+    check_settings(translated)

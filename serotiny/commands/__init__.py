@@ -8,10 +8,15 @@ which trains each fold through :mod:`~serotiny.commands.train`.
 
 from __future__ import annotations
 
+import logging
 from importlib import import_module
 from typing import Any
 
 from omegaconf import DictConfig
+
+from serotiny.settings.legacy import apply_log_levels, translate_legacy_keys
+
+log = logging.getLogger(__name__)
 
 # command name -> "module:function" implementing it
 COMMANDS = {
@@ -32,6 +37,15 @@ def command_for(name: str, cfg: DictConfig) -> str:
 
 
 def run_command(name: str, cfg: DictConfig) -> Any:
-    """Run ``serotiny <name>`` on the composed config ``cfg``; return what the command returns."""
+    """Run ``serotiny <name>`` on the composed config ``cfg``; return what the command returns.
+
+    A project made by the original serotiny template may use that era's keys: they are
+    translated first, with a note each (see :mod:`serotiny.settings.legacy`).
+    """
+    translation = translate_legacy_keys(cfg, name)
+    for note in translation.notes:
+        log.info("legacy key %s", note)
+    apply_log_levels(translation.log_levels)
+    cfg = translation.config
     module_name, function_name = COMMANDS[command_for(name, cfg)].split(":")
     return getattr(import_module(module_name), function_name)(cfg)

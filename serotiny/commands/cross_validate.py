@@ -70,6 +70,8 @@ def fold_config(cfg: DictConfig, settings: Settings, parent: ClaimedRun, fold: i
         "seed": options.seed if options.seed is not None else (settings.seed or 0),
     }
     container["cv"] = {"folds": None}
+    # A search's pruner judges whole trials: the folds of one trial do not report to it.
+    container.pop("search", None)
     container["mlflow"].update(
         run_name=fold_name(parent.run_name, fold), parent_run_id=parent.run_id
     )

@@ -58,7 +58,7 @@ def train(cfg: DictConfig, extra_tags: dict[str, str] | None = None) -> float | 
         print_config_tree(cfg)
     if settings.seed is not None:
         pl.seed_everything(settings.seed, workers=True)
-    parts = build_training_parts(cfg)
+    parts = build_training_parts(cfg, settings)
     if is_extra_rank():
         return train_as_extra_rank(cfg, settings, parts)
     run = claim_training_run(cfg, settings, extra_tags)

@@ -3,7 +3,7 @@ to the run's logger and checkpoints."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -32,13 +32,22 @@ class TrainingParts:
     callbacks: list[Callback]
 
 
-def build_training_parts(cfg: DictConfig) -> TrainingParts:
-    """Build the model, the datamodule (its checks run now) and the configured callbacks."""
+def build_training_parts(cfg: DictConfig, settings: Settings) -> TrainingParts:
+    """Build the model, the datamodule (its checks run now) and the callbacks: the configured
+    ones, and a search trial's pruning callback."""
     model = instantiate_model(cfg.model)
     datamodule = instantiate_datamodule(cfg.data)
     if hasattr(datamodule, "validate"):
         datamodule.validate()
-    return TrainingParts(model, datamodule, instantiate_callbacks(cfg.trainer.get("callbacks")))
+    callbacks = instantiate_callbacks(cfg.trainer.get("callbacks"))
+    if settings.search.trial_number is not None and settings.checkpoint.monitor:
+        # Lazy: only a search's trials pay for importing Optuna.
+        from serotiny.search.pruning import pruning_callback
+
+        pruning = pruning_callback(asdict(settings.search), settings.checkpoint.monitor)
+        if pruning is not None:
+            callbacks.append(pruning)
+    return TrainingParts(model, datamodule, callbacks)
 
 
 def build_trainer(

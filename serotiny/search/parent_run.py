@@ -18,8 +18,9 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric
 
 from serotiny.errors import RunLookupError
-from serotiny.ml_ops import mlflow_utils
-from serotiny.ml_ops.run_state import process_alive
+from serotiny.tracking.ownership import process_alive
+from serotiny.tracking.run_names import find_runs_by_name
+from serotiny.tracking.store import connect, get_or_create_experiment, redacted_uri, store_lock
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +44,13 @@ def open_search_run(tracking: Any, study_name: str, storage_url: str | None) -> 
     """Find the search's parent run (named ``study_name``) in ``tracking`` (the ``mlflow``
     settings: tracking_uri, experiment_name, artifact_location), or start it."""
     uri = str(tracking.tracking_uri)
-    client = mlflow_utils.connect(uri)
+    client = connect(uri)
     experiment_name = str(tracking.get("experiment_name") or "default")
-    with mlflow_utils.store_lock(uri):
-        experiment_id = mlflow_utils.get_or_create_experiment(
+    with store_lock(uri):
+        experiment_id = get_or_create_experiment(
             client, experiment_name, tracking.get("artifact_location")
         )
-        runs = mlflow_utils.find_runs_by_name(client, experiment_id, study_name)
+        runs = find_runs_by_name(client, experiment_id, study_name)
         if len(runs) > 1 or (runs and STUDY_TAG not in runs[0].data.tags):
             raise RunLookupError(
                 f"run name '{study_name}' in experiment '{experiment_name}' is taken by "
@@ -62,7 +63,7 @@ def open_search_run(tracking: Any, study_name: str, storage_url: str | None) -> 
         else:
             tags = {STUDY_TAG: study_name}
             if storage_url:
-                tags[STORAGE_TAG] = mlflow_utils.redacted_uri(storage_url)
+                tags[STORAGE_TAG] = redacted_uri(storage_url)
             run_id = client.create_run(experiment_id, run_name=study_name, tags=tags).info.run_id
     verb = "resuming" if runs else "started"
     log.info("%s search '%s' (%s) in experiment '%s'", verb, study_name, run_id, experiment_name)

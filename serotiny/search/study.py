@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import socket
 import threading
 import warnings
 from collections.abc import Iterable
@@ -28,14 +26,7 @@ from optuna.storages import RDBStorage, fail_stale_trials
 from optuna.trial import FrozenTrial, TrialState
 
 from serotiny.errors import SerotinyUserError
-from serotiny.ml_ops.run_state import (
-    HOST_TAG,
-    PID_TAG,
-    SLURM_ATTEMPT_TAG,
-    SLURM_JOB_TAG,
-    owner_tags,
-    slurm_identity,
-)
+from serotiny.tracking.ownership import owner_gone, owner_tags
 
 log = logging.getLogger(__name__)
 
@@ -103,32 +94,6 @@ def open_study(
 def claim(trial: optuna.Trial) -> None:
     """Record which process runs ``trial``, so that a later search knows if it is gone."""
     trial.set_user_attr(OWNER_ATTR, owner_tags())
-
-
-def owner_gone(owner: dict[str, str]) -> bool:
-    """Whether the process recorded as a trial's owner is known to be gone.
-
-    On this host we ask the OS about the pid; a requeued SLURM job knows that its earlier
-    attempt is gone. Owners elsewhere are judged by Optuna's heartbeat instead.
-    """
-    ours = slurm_identity()
-    attempt = owner.get(SLURM_ATTEMPT_TAG, "")
-    if (
-        ours
-        and owner.get(SLURM_JOB_TAG) == ours[SLURM_JOB_TAG]
-        and attempt.isdigit()
-        and int(attempt) < int(ours[SLURM_ATTEMPT_TAG])
-    ):
-        return True
-    if owner.get(HOST_TAG) != socket.gethostname() or not owner.get(PID_TAG, "").isdigit():
-        return False
-    try:
-        os.kill(int(owner[PID_TAG]), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 def fail_abandoned_trials(study: optuna.Study) -> list[int]:

@@ -40,10 +40,10 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
-from serotiny.ml_ops.heartbeat import Heartbeat
 from serotiny.search import parent_run
 from serotiny.search import study as studies
 from serotiny.search.space import SearchSpace, search_space, trial_overrides
+from serotiny.tracking.heartbeat import Heartbeat
 
 log = logging.getLogger(__name__)
 

@@ -2,10 +2,11 @@
 
 A project's config tree holds two kinds of sections. ``model``, ``data``, ``trainer`` and the
 project's own keys describe objects that Hydra builds, and are the project's business.
-``mlflow``, ``resume``, ``checkpoint``, ``cv``, ``paths``, ``predictions`` and ``ensemble``
-are serotiny's: each key has one meaning in every command, a type, and a default here. A key
-serotiny does not know in those sections is a mistake (``++resume.allow_config_chnage=true``
-would otherwise be ignored without a word), reported by :mod:`serotiny.settings.reading`.
+``mlflow``, ``resume``, ``checkpoint``, ``cv``, ``paths``, ``predictions``, ``ensemble`` and
+``search`` are serotiny's: each key has one meaning in every command, a type, and a default
+here. A key serotiny does not know in those sections is a mistake
+(``++resume.allow_config_chnage=true`` would otherwise be ignored without a word), reported
+by :mod:`serotiny.settings.reading`.
 
 The sections are registered in Hydra's ConfigStore as ``serotiny_settings``; a config that
 puts ``serotiny_settings`` first in its defaults list shows every setting and its default in
@@ -135,6 +136,20 @@ class EnsembleSettings:
     aggregate: EnsembleAggregate = EnsembleAggregate.mean
 
 
+@dataclass
+class SearchSettings:
+    """``search``: which trial of a stored hyperparameter search a training is.
+
+    Set by serotiny's Optuna sweeper for each trial it launches (``hparams_search=optuna``);
+    left empty otherwise.
+    """
+
+    #: The study's storage (``sqlite:///.../optuna.db``).
+    storage: str | None = None
+    study_name: str | None = None
+    trial_number: int | None = None
+
+
 #: serotiny's sections, by the config key they live under.
 SECTIONS: dict[str, type] = {
     "mlflow": TrackingSettings,
@@ -144,6 +159,7 @@ SECTIONS: dict[str, type] = {
     "paths": PathsSettings,
     "predictions": PredictionSettings,
     "ensemble": EnsembleSettings,
+    "search": SearchSettings,
 }
 
 
@@ -168,6 +184,7 @@ class Settings:
     paths: PathsSettings = field(default_factory=PathsSettings)
     predictions: PredictionSettings = field(default_factory=PredictionSettings)
     ensemble: EnsembleSettings = field(default_factory=EnsembleSettings)
+    search: SearchSettings = field(default_factory=SearchSettings)
     seed: int | None = None
     print_config: bool = True
 

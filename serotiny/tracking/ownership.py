@@ -58,6 +58,26 @@ def owned_by_an_earlier_attempt_of_this_job(tags: dict[str, str]) -> bool:
     )
 
 
+def gone_from_this_host(tags: dict[str, str]) -> bool:
+    """Whether the owner's pid, on this very host, is known to be gone (False: alive, or
+    elsewhere and so unknown here)."""
+    if tags.get(HOST_TAG) != socket.gethostname() or not tags.get(PID_TAG, "").isdigit():
+        return False
+    try:
+        os.kill(int(tags[PID_TAG]), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def owner_gone(tags: dict[str, str]) -> bool:
+    """Whether the owner these tags record is known to be gone, without a heartbeat: an
+    earlier attempt of this SLURM job, or a pid on this host that no longer exists."""
+    return owned_by_an_earlier_attempt_of_this_job(tags) or gone_from_this_host(tags)
+
+
 def process_alive(run: Run, stale_after_seconds: float) -> bool:
     """Whether the process that owns a RUNNING run still appears to be alive.
 
@@ -66,15 +86,9 @@ def process_alive(run: Run, stale_after_seconds: float) -> bool:
     refreshes while it runs.
     """
     tags = run.data.tags
-    if owned_by_an_earlier_attempt_of_this_job(tags):
+    if owner_gone(tags):
         return False
-    if tags.get(HOST_TAG) == socket.gethostname() and tags.get(PID_TAG, "").isdigit():
-        try:
-            os.kill(int(tags[PID_TAG]), 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
+    # A pid that exists may have been reused: the heartbeat decides.
     try:
         last_beat = float(tags.get(HEARTBEAT_TAG, "0"))
     except ValueError:

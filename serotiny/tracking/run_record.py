@@ -23,7 +23,7 @@ from serotiny.tracking.provenance import record_tags, reproducibility_record
 CONFIG_HASH_TAG = "serotiny.config_hash"
 OPERATION_TAG = "serotiny.operation"
 # Sections that say where and under which name a run is tracked, not what it trains.
-UNHASHED_SECTIONS = ("mlflow", "paths", "resume")
+UNHASHED_SECTIONS = ("mlflow", "paths", "resume", "search")
 MLFLOW_PARAM_BATCH = 100
 MLFLOW_PARAM_MAX_LENGTH = 6000
 MLFLOW_TAG_MAX_LENGTH = 5000

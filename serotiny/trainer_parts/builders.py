@@ -12,6 +12,10 @@ from lightning.pytorch.callbacks import Callback
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from serotiny.errors import SerotinyUserError
+from serotiny.trainer_parts.pytorch_lightning_era import (
+    is_pytorch_lightning_callback,
+    pytorch_lightning_message,
+)
 
 
 class ConfigTypeError(SerotinyUserError):
@@ -35,7 +39,8 @@ def instantiate_model(cfg: DictConfig) -> pl.LightningModule:
     model = _build("model", cfg)
     if not isinstance(model, pl.LightningModule):
         raise ConfigTypeError(
-            f"config 'model' builds {type(model).__name__}, not a LightningModule "
+            pytorch_lightning_message(model, "model")
+            or f"config 'model' builds {type(model).__name__}, not a LightningModule "
             f"(_target_: {cfg.get('_target_')})"
         )
     return model
@@ -46,7 +51,8 @@ def instantiate_datamodule(cfg: DictConfig) -> pl.LightningDataModule:
     datamodule = _build("data", cfg)
     if not isinstance(datamodule, pl.LightningDataModule):
         raise ConfigTypeError(
-            f"config 'data' builds {type(datamodule).__name__}, not a LightningDataModule "
+            pytorch_lightning_message(datamodule, "data")
+            or f"config 'data' builds {type(datamodule).__name__}, not a LightningDataModule "
             f"(_target_: {cfg.get('_target_')})"
         )
     return datamodule
@@ -67,7 +73,7 @@ def instantiate_callbacks(cfg: ListConfig | DictConfig | None) -> list[Callback]
     callbacks = []
     for name, spec in zip(names, specs, strict=True):
         callback = _build(f"trainer.callbacks.{name}", spec)
-        if not isinstance(callback, Callback):
+        if not isinstance(callback, Callback) and not is_pytorch_lightning_callback(callback):
             raise ConfigTypeError(
                 f"trainer.callbacks.{name} builds {type(callback).__name__}, not a Lightning "
                 f"Callback (_target_: {spec.get('_target_')})"

@@ -19,9 +19,9 @@ from cli_helpers import add_slow_callback, has_checkpoint, kill_group, start_cli
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
-from serotiny.ml_ops.mlflow_utils import connect
 from serotiny.search.space import search_space, trial_overrides
 from serotiny.search.study import OWNER_ATTR, PRUNED_AT_ATTR, fail_abandoned_trials, open_study
+from serotiny.tracking.store import connect
 
 EXPERIMENT = "hparams_search"
 STUDY = "serotiny_search"
@@ -132,7 +132,9 @@ def test_search_writes_the_best_trial_and_a_rerun_trains_nothing(cli, project: P
     (results,) = results_of(project)
     folder = project / "multirun" / "search" / STUDY  # one folder per study, a trial each
     assert (folder / "optimization_results.yaml").is_file()
-    assert {"0", "1", "2"} <= {path.name for path in folder.iterdir() if path.is_dir()}
+    trials = {path.name for path in folder.iterdir() if path.is_dir()}
+    # A folder per trial, named by its number and what ran (the trial's run).
+    assert {f"{number}_{STUDY}-trial{number}" for number in range(3)} <= trials
     best = min(run.data.metrics["val_loss"] for run in runs.values())
     assert results["best_value"] == pytest.approx(best)
     assert set(results["best_params"]) == {"model.optimizer.lr", "model.network.hidden_layers.0"}
