@@ -23,6 +23,7 @@ from omegaconf import DictConfig
 from serotiny.cluster import hand_over, is_extra_rank
 from serotiny.commands.job_setup import output_folder, print_config_tree, start_job
 from serotiny.commands.resume_point import choose_resume_point
+from serotiny.commands.split_assignment import keep_split_assignment
 from serotiny.commands.training_setup import (
     TrainingParts,
     build_trainer,
@@ -67,6 +68,7 @@ def train(cfg: DictConfig, extra_tags: dict[str, str] | None = None) -> float | 
     folder = output_folder(settings)
     with run_outcome(run.client, run.run_id, run.run_name), stops_exit_nonzero():
         resume = choose_resume_point(run, folder / "resume")
+        keep_split_assignment(run, parts.datamodule, folder / "data")
         trainer = build_trainer(cfg, settings, run.run_id, parts, folder, resume.fell_back)
         hand_over(run.run_id, resume.path)
         # The heartbeat's first beat also tells ranks that srun started which run to join.

@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 
 from serotiny.api.models_from_runs import build_model_from_run
 from serotiny.commands.job_setup import output_folder, start_job
+from serotiny.commands.split_assignment import reuse_split_assignment
 from serotiny.errors import RunLookupError
 from serotiny.settings.schema import Settings
 from serotiny.tracking.run_names import get_run_by_name
@@ -75,14 +76,15 @@ def open_trained_run(cfg: DictConfig, extra_callbacks: list[Callback] | None = N
             run.info.run_name,
             run.info.status,
         )
+    folder = output_folder(settings)
     datamodule = instantiate_datamodule(cfg.data)
+    reuse_split_assignment(client, run, datamodule, cfg.data, folder / "data")
     if hasattr(datamodule, "validate"):
         datamodule.validate()
     model = build_model_from_run(
         client, run.info.run_id, settings.checkpoint.use.value, settings.ensemble.aggregate.value
     )
     extra = list(extra_callbacks or [])
-    folder = output_folder(settings)
 
     def new_trainer() -> pl.Trainer:
         callbacks = instantiate_callbacks(cfg.trainer.get("callbacks")) + extra

@@ -204,4 +204,7 @@ def register_settings() -> None:
 
     register_resolvers()
     node: dict[str, Any] = {name: section for name, section in SECTIONS.items()}
+    # The top-level values too, untyped here (read_settings checks them): every command's
+    # config then has a `seed`, which data configs may interpolate (``split_seed: ${seed}``).
+    node.update({f.name: f.default for f in fields(RunValues)})
     ConfigStore.instance().store(name=SETTINGS_CONFIG_NAME, node=node)

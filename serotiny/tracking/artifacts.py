@@ -17,6 +17,7 @@ from serotiny.errors import RunLookupError
 CHECKPOINT_ARTIFACT_DIR = "checkpoints"
 CONFIG_ARTIFACT = "config/train.yaml"
 CHECKPOINT_NAMES = ("best", "last")
+DATA_ARTIFACT_DIR = "data"
 
 
 def list_checkpoints(client: MlflowClient, run_id: str) -> list[str]:
@@ -62,3 +63,14 @@ def load_run_config(client: MlflowClient, run_id: str) -> DictConfig:
         config = OmegaConf.load(path)
     assert isinstance(config, DictConfig)
     return config
+
+
+def download_if_present(
+    client: MlflowClient, run_id: str, artifact: str, folder: Path
+) -> Path | None:
+    """Download ``artifact`` of the run into ``folder``; None when the run has no such file."""
+    parent = str(Path(artifact).parent) if "/" in artifact else None
+    if artifact not in {item.path for item in client.list_artifacts(run_id, parent)}:
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    return Path(client.download_artifacts(run_id, artifact, str(folder)))
