@@ -51,7 +51,7 @@ napoleon_numpy_docstring = False
 # link to; nitpicky mode would flag each one. serotiny's own references are still checked.
 _EXTERNAL = (
     r"(torch|nn|np|numpy|pd|pandas|pa|pyarrow|pl|lightning|mlflow|omegaconf|DictConfig"
-    r"|matplotlib|PIL|os|pathlib|collections|typing|abc)(\..*)?"
+    r"|matplotlib|PIL|os|pathlib|collections|typing|abc|enum)(\..*)?"
 )
 nitpick_ignore_regex = [
     (r"py:(class|obj|exc|data|mod|func|meth|attr)", _EXTERNAL),

@@ -44,6 +44,30 @@ STAGE_SPLITS: dict[str, tuple[str, ...]] = {
 }
 
 
+def _check_fraction_options(
+    split_fractions: Mapping[str, float] | None,
+    stratify_column: str | None,
+    group_column: str | None,
+) -> None:
+    if split_fractions is None and (stratify_column or group_column):
+        raise ManifestError(
+            f"{'stratify_column' if stratify_column else 'group_column'} is set but "
+            "split_fractions is not: set split_fractions to split by fractions, or drop it"
+        )
+
+
+def _predict_split(predict_split: str | None) -> str | None:
+    if predict_split is None:
+        return None
+    split = canonical_split(predict_split)
+    if split is None:
+        raise ManifestError(
+            f"predict_split={predict_split!r}: use one of {', '.join(SPLITS)}, "
+            "or leave it unset to predict on the whole manifest"
+        )
+    return split
+
+
 class ManifestData:
     """A manifest's splits and their datasets; see :class:`ManifestDatamodule` for arguments."""
 
@@ -69,11 +93,7 @@ class ManifestData:
         self.columns = list(columns) if columns is not None else None
         self.just_inference = just_inference
         self.id_column = id_column
-        if split_fractions is None and (stratify_column or group_column):
-            raise ManifestError(
-                f"{'stratify_column' if stratify_column else 'group_column'} is set but "
-                "split_fractions is not: set split_fractions to split by fractions, or drop it"
-            )
+        _check_fraction_options(split_fractions, stratify_column, group_column)
         self.splitter = RowSplitter(
             split_column=split_column or "split",
             split_map=dict(split_map) if split_map else None,
@@ -86,12 +106,7 @@ class ManifestData:
             just_inference=just_inference,
             from_folder=self.is_folder,
         )
-        self.predict_split = canonical_split(predict_split) if predict_split is not None else None
-        if predict_split is not None and self.predict_split is None:
-            raise ManifestError(
-                f"predict_split={predict_split!r}: use one of {', '.join(SPLITS)}, "
-                "or leave it unset to predict on the whole manifest"
-            )
+        self.predict_split = _predict_split(predict_split)
         self._manifest: ManifestTable | None = None
         self._keys: pa.Array | None = None
         self._split_rows: dict[str, np.ndarray] = {}

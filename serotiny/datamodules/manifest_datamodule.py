@@ -24,6 +24,23 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+# The options ManifestDatamodule hands to ManifestData as they are: which rows, in which split.
+MANIFEST_OPTIONS = (
+    "split_column",
+    "split_map",
+    "columns",
+    "just_inference",
+    "id_column",
+    "predict_split",
+    "cross_validation",
+    "split_fractions",
+    "split_seed",
+    "stratify_column",
+    "group_column",
+    "split_assignment",
+)
+
+
 class ManifestDatamodule(pl.LightningDataModule):
     """Train, validate, test and predict on a manifest, with batches as dicts of tensors.
 
@@ -115,40 +132,16 @@ class ManifestDatamodule(pl.LightningDataModule):
         **dataloader_kwargs: Any,
     ) -> None:
         super().__init__()
-        self.cross_validation = cross_validation
-        self.split_fractions = split_fractions
-        self.split_seed = split_seed
-        self.stratify_column = stratify_column
-        self.group_column = group_column
-        self.split_assignment = split_assignment
-        self.data = ManifestData(
-            path,
-            loaders,
-            split_column=split_column,
-            split_map=split_map,
-            columns=columns,
-            just_inference=just_inference,
-            id_column=id_column,
-            predict_split=predict_split,
-            cross_validation=cross_validation,
-            split_fractions=split_fractions,
-            split_seed=split_seed,
-            stratify_column=stratify_column,
-            group_column=group_column,
-            split_assignment=split_assignment,
-        )
+        options = {name: value for name, value in locals().items() if name in MANIFEST_OPTIONS}
+        self.data = ManifestData(path, loaders, **options)
+        for name, value in options.items():  # kept as given, for whoever inspects the module
+            setattr(self, name, value)
         self.path = path
         self.batch_size = batch_size
         self.num_workers = num_workers
-        self.split_column = split_column
-        self.split_map = split_map
-        self.columns = columns
-        self.just_inference = just_inference
-        self.id_column = id_column
         self.pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory
         self.shuffle = shuffle
         self.drop_last = drop_last
-        self.predict_split = predict_split
         self.gather_in_workers = gather_in_workers
         self.training_order = TrainingOrder()
         self.dataloader_kwargs = dataloader_kwargs

@@ -6,7 +6,7 @@ project's own keys describe objects that Hydra builds, and are the project's bus
 ``search`` are serotiny's: each key has one meaning in every command, a type, and a default
 here. A key serotiny does not know in those sections is a mistake
 (``++resume.allow_config_chnage=true`` would otherwise be ignored without a word), reported
-by :mod:`serotiny.settings.reading`.
+by ``serotiny.settings.reading``.
 
 The sections are registered in Hydra's ConfigStore as ``serotiny_settings``; a config that
 puts ``serotiny_settings`` first in its defaults list shows every setting and its default in
@@ -59,12 +59,13 @@ class TrackingSettings:
     #: The embedded SQLite store in the project, or an ``http(s)://`` MLflow server.
     tracking_uri: str = "sqlite:///${paths.root}/mlruns.db"
     experiment_name: str = "default"
-    #: Unique under the experiment: rerunning with it resumes or skips the run. None: a new
-    #: generated name for every training.
+    #: The run's name, unique under the experiment, so that rerunning a command with it
+    #: resumes or skips the run (None gives every training a new generated name).
     run_name: str | None = None
-    #: ``test``/``predict``/notebooks: choose the run by id instead of by name.
+    #: The run by id instead of by name (for ``test``, ``predict`` and notebooks).
     run_id: str | None = None
-    #: None: next to a SQLite store (``mlartifacts/``), or wherever the server decides.
+    #: Where a new experiment keeps artifacts (None puts them next to a SQLite store, in
+    #: ``mlartifacts/``, or wherever the server decides).
     artifact_location: str | None = None
     #: A new run is made a child of this run (a search's or a cross-validation's parent).
     parent_run_id: str | None = None
@@ -104,7 +105,7 @@ class CrossValidationSettings:
     stratify_column: str | None = None
     #: Keep all rows of a group (a subject, a plate) in one fold.
     group_column: str | None = None
-    #: The fold assignment's seed (None: the run's ``seed``).
+    #: The seed of the fold assignment (None means the run's ``seed``).
     seed: int | None = None
 
 

@@ -13,6 +13,10 @@ The rules (also stated in docs/tutorials/index.md, for the people writing pages)
 - the lines shown under a command must appear in its output in that order, each within
   one output line, where ``...`` stands for anything; a line of only ``...`` says that
   output was left out.
+- ``serotiny ...`` commands run in the test's own process (the console script's ``main``,
+  with the folder, arguments and environment a terminal would give it), which spares each
+  command a fresh interpreter's imports; those that start processes of their own (DDP's
+  ``trainer=ddp``, a Hydra launcher) run as a subprocess, as does everything else.
 
 Anything else in a console block fails the test: a page cannot show a command that CI does
 not run. Blocks of other languages (``bash``, ``yaml`` without a caption, ...) are not run.
@@ -20,18 +24,27 @@ not run. Blocks of other languages (``bash``, ``yaml`` without a caption, ...) a
 
 from __future__ import annotations
 
+import io
+import logging
+import os
 import re
 import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from cli_helpers import REPO_ROOT, cli_env
 
+from serotiny.cli.project import read_marker
+
 DOCS = REPO_ROOT / "docs"
 MARKER = ".serotiny"
+# Arguments that make a command start processes of its own: it runs as a subprocess then.
+_STARTS_PROCESSES = ("trainer=ddp", "hydra/launcher=")
 _OPTION = re.compile(r"^:(?P<name>[\w-]+):\s*(?P<value>.*)$")
 
 
@@ -176,6 +189,12 @@ class Reader:
         """Run ``command`` to its end; fail the test if it fails or prints otherwise."""
         if command.argv[0] == "cd":
             return self._change_folder(command)
+        if runs_in_process(command):
+            started = time.monotonic()
+            returncode, output = self.run_in_process(command)
+            outcome = self.check(command, returncode, output)
+            outcome.seconds = time.monotonic() - started
+            return outcome
         argv, env = self.invocation(command)
         started = time.monotonic()
         completed = subprocess.run(
@@ -190,6 +209,22 @@ class Reader:
         outcome = self.check(command, completed.returncode, completed.stdout)
         outcome.seconds = time.monotonic() - started
         return outcome
+
+    def run_in_process(self, command: Command) -> tuple[int, str]:
+        """``serotiny ARGS`` through the console script's ``main`` in this process: its exit
+        status and everything it printed (stdout, stderr and logs, in order)."""
+        from serotiny.cli.main import main
+
+        buffer = io.StringIO()
+        terminal = as_a_terminal_would(self.cwd, project_root(self.cwd))
+        with terminal, redirect_stdout(buffer), redirect_stderr(buffer):
+            try:
+                main(list(command.argv[1:]))
+                returncode = 0
+            except SystemExit as stop:
+                code = stop.code
+                returncode = code if isinstance(code, int) else (0 if code is None else 1)
+        return returncode, buffer.getvalue()
 
     def start(self, command: Command) -> subprocess.Popen[str]:
         """Start ``command`` without waiting for it (for a test that interrupts it)."""
@@ -242,6 +277,40 @@ class Reader:
         outcome = Outcome(command, 0, "")
         self.outcomes.append(outcome)
         return outcome
+
+
+def runs_in_process(command: Command) -> bool:
+    """Whether ``command`` runs in this process (see the module's rules)."""
+    return command.argv[0] == "serotiny" and not any(
+        argument.lstrip("+").startswith(_STARTS_PROCESSES) for argument in command.argv
+    )
+
+
+@contextmanager
+def as_a_terminal_would(folder: Path, project: Path | None) -> Iterator[None]:
+    """Run the block in ``folder``, with the environment of a CLI subprocess and the
+    project importable; put back the folder, environment, arguments, imports and logging."""
+    saved_environ = dict(os.environ)
+    saved_argv, saved_path, saved_cwd = list(sys.argv), list(sys.path), Path.cwd()
+    root = logging.getLogger()
+    saved_handlers, saved_level = list(root.handlers), root.level
+    os.environ.clear()
+    os.environ.update({k: v for k, v in cli_env(project).items() if k != "PYTHONPATH"})
+    if project is not None:
+        sys.path.insert(0, str(project))
+        package = read_marker(project / MARKER)
+        for name in [name for name in sys.modules if name.split(".")[0] == package]:
+            del sys.modules[name]  # the same package name, imported from another project
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_environ)
+        sys.argv[:], sys.path[:] = saved_argv, saved_path
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
 
 
 def commands_of(steps: list[Step]) -> list[Command]:

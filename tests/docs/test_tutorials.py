@@ -147,8 +147,9 @@ def test_sweep_names_each_run_after_its_values(sweeps_tutorial: FollowedPage) ->
         params = run.data.params
         assert name == f"lr_{params['model.optimizer.lr']}-batch_{params['data.batch_size']}"
         assert params["trainer.max_epochs"] == "3"
-    # Each job's Hydra output folder, as the page says.
-    assert len(list((page.project / "multirun" / "train").glob("*/[0-3]"))) == 4
+    # Each job's Hydra output folder, as the page says: its number and its run's name.
+    jobs = {path.name for path in (page.project / "multirun" / "train").glob("*/[0-3]_*")}
+    assert jobs == {f"{number}_{name}" for number, name in enumerate(sorted(runs))}
 
 
 def test_cross_validation_then_its_ensemble(sweeps_tutorial: FollowedPage) -> None:
