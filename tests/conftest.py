@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from cli_helpers import PACKAGE, REPO_ROOT, CliResult, run_cli
 
+pytest_plugins = ["services"]  # real services: tests/services.py
+
 
 @pytest.fixture(scope="session")
 def rendered_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
