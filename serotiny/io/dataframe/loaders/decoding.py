@@ -31,6 +31,7 @@ Example, a loader of ``.npz`` files::
 from __future__ import annotations
 
 import functools
+import math
 import os
 from abc import abstractmethod
 from typing import Any
@@ -38,6 +39,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import torch
+from torch.utils.data import get_worker_info
 
 from serotiny.io.dataframe.loaders.base import BoundLoader, FileBound, FileLoader, collate_files
 from serotiny.io.dataframe.loaders.decoded_cache import DecodedCache
@@ -210,9 +212,25 @@ def stack_as(arrays: list[np.ndarray], dtype: torch.dtype | None) -> torch.Tenso
         dtype = torch.from_numpy(batch[:0]).dtype
     if numpy_dtype(dtype) is None:  # e.g. bfloat16
         return torch.from_numpy(batch).to(dtype)
-    out = torch.empty(batch.shape, dtype=dtype)
+    out = new_batch_tensor(batch.shape, dtype)
     np.copyto(out.numpy(), batch, casting="unsafe")
     return out
+
+
+def new_batch_tensor(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    """An uninitialized tensor for a batch, in shared memory when in a DataLoader worker.
+
+    As ``default_collate`` makes its batches (``collate_tensor_fn``): a worker's batch goes
+    to the main process in shared memory, and is otherwise copied there when pickled.
+    """
+    if get_worker_info() is None:
+        return torch.empty(shape, dtype=dtype)
+    prototype = torch.empty(0, dtype=dtype)
+    try:
+        storage = prototype._typed_storage()._new_shared(math.prod(shape), device="cpu")
+    except AttributeError:  # torch's private API moved: fall back to the copy
+        return torch.empty(shape, dtype=dtype)
+    return prototype.new(storage).resize_(shape)
 
 
 @functools.cache
