@@ -18,7 +18,8 @@ PG_LOG="$PG_HOME/server.log"
 PG_PASSWORD_FILE="$PG_HOME/password"
 PG_BIN=/usr/lib/postgresql/15/bin
 
-as_postgres() { runuser -u postgres -- "$@"; }
+# From /: the service user may not be allowed into the folder this runs from.
+as_postgres() { (cd / && runuser -u postgres -- "$@"); }
 
 pg_running() { as_postgres "$PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; }
 

@@ -32,7 +32,7 @@ start_munge() {
   install -d -o munge -g munge -m 700 /var/lib/munge /var/log/munge
   munge_works && return 0
   say "slurm: starting munged"
-  runuser -u munge -- /usr/sbin/munged
+  (cd / && runuser -u munge -- /usr/sbin/munged)
   touch "$MUNGE_STARTED"
   wait_for munge_works || die "munged does not answer"
 }
