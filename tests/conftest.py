@@ -12,6 +12,8 @@ import pytest
 from cli_helpers import PACKAGE, REPO_ROOT, CliResult, run_cli
 from inprocess import Workspace, make_workspace
 
+pytest_plugins = ["services"]  # real services: tests/services.py
+
 
 @pytest.fixture(scope="session")
 def rendered_template(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
 import time
 from pathlib import Path
 
@@ -318,3 +319,62 @@ def test_an_unwritable_cache_folder_is_one_clear_error(tmp_path):
     with pytest.raises(SerotinyUserError, match="cannot write to .*a_file/cache") as error:
         module.setup("fit")
     assert "\n" not in str(error.value) and "cache_dir" in str(error.value)
+
+
+def _send_reference(bound, rows, queue) -> None:
+    queue.put(bound.reference(np.asarray(rows, dtype=np.int64)))
+
+
+def cached_bound(tmp_path: Path, names: list[str], **options):
+    loader = LoadImage("path", cache_dir=str(tmp_path / "cache"), **options)
+    module = ManifestDatamodule(
+        pd.DataFrame({"path": [str(tmp_path / name) for name in names]}),
+        {"x": loader},
+        just_inference=True,
+    )
+    module.setup("test")
+    return module.data.dataset("test").loaders["x"]
+
+
+def test_a_batch_sent_by_reference_arrives_as_the_batch(tmp_path):
+    names = write_pngs(tmp_path, 5, size=12)
+    bound = cached_bound(tmp_path, names, channels=[1, 2], dtype="float16")
+    rows = [4, 0, 2]
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    sender = context.Process(target=_send_reference, args=(bound, rows, queue))
+    sender.start()
+    batch = queue.get(timeout=60)  # unpickled here, in this process: read from the cache
+    sender.join(timeout=60)
+    assert sender.exitcode == 0 and isinstance(batch, torch.Tensor)
+    plain = LoadImage("path", channels=[1, 2], dtype="float16")
+    uncached = torch.stack([plain.read(str(tmp_path / names[row])) for row in rows])
+    assert batch.dtype == torch.float16 and torch.equal(batch, uncached)
+    assert len(entries(tmp_path / "cache")) == 3  # the sender decoded and stored them
+
+
+def test_a_reference_whose_entry_is_gone_is_decoded_on_arrival(tmp_path):
+    names = write_pngs(tmp_path, 2)
+    bound = cached_bound(tmp_path, names)
+    reference = bound.reference(np.array([0, 1]))
+    for entry in entries(tmp_path / "cache"):
+        entry.unlink()
+    arrived = pickle.loads(pickle.dumps(reference))
+    assert torch.equal(arrived, bound.batch(np.array([0, 1])))
+
+
+def test_no_reference_without_a_cache_with_a_transform_or_for_a_new_file(tmp_path):
+    names = write_pngs(tmp_path, 2)
+    assert cached_bound(tmp_path, names, transform=torch.neg).reference(np.array([0])) is None
+    loader = LoadImage("path")
+    module = ManifestDatamodule(
+        pd.DataFrame({"path": [str(tmp_path / n) for n in names]}),
+        {"x": loader},
+        just_inference=True,
+    )
+    module.setup("test")
+    assert module.data.dataset("test").loaders["x"].reference(np.array([0])) is None
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / names[1])  # just written
+    bound = cached_bound(tmp_path, names)
+    assert bound.reference(np.array([0, 1])) is None
+    assert bound.reference(np.array([0])) is not None

@@ -11,9 +11,19 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from cli_helpers import tracking_uri
-from doc_runner import FollowedPage, Reader, commands_of, follow, page_steps, run_id_in
+from doc_runner import (
+    Command,
+    FollowedPage,
+    Reader,
+    Step,
+    commands_of,
+    follow,
+    page_steps,
+    run_id_in,
+)
 from mlflow import MlflowClient
 from PIL import Image
+from services import SlurmCluster, find_slurm_cluster, service_missing
 
 from serotiny.ml_ops.mlflow_utils import connect, get_run_by_name
 
@@ -207,13 +217,27 @@ def test_cross_validation_then_its_ensemble(sweeps_tutorial: FollowedPage) -> No
     assert (predictions["prediction"] == probabilities.argmax(axis=1)).all()
 
 
+def needs_slurm(step: Step) -> bool:
+    """Whether a step of a page sends work to a SLURM cluster."""
+    return isinstance(step, Command) and "hydra/launcher=slurm" in step.argv
+
+
+@pytest.mark.xdist_group("slurm")  # with tests/cluster: they share the cluster's CPUs
 def test_scaling_out(tmp_path: Path) -> None:
-    page = follow("tutorials/scale_out.md", tmp_path)
+    steps = page_steps("tutorials/scale_out.md")
+    assert len([step for step in steps if needs_slurm(step)]) == 3  # none goes unnoticed
+    # Without a cluster, the page is followed but for its SLURM commands; then skipped.
+    cluster = find_slurm_cluster()
+    on_cluster = isinstance(cluster, SlurmCluster)
+    reader = Reader(tmp_path)
+    reader.follow([step for step in steps if on_cluster or not needs_slurm(step)])
+    page = FollowedPage(tmp_path, reader)
     client = client_of(page.project)
     experiment = client.get_experiment_by_name("default")
     runs = {run.info.run_name: run for run in client.search_runs([experiment.experiment_id])}
     # One run for the two DDP ranks; the others as the page names them.
-    assert set(runs) == {"ddp", "bf16", "job_1", "job_2"}
+    on_this_machine = {"ddp", "bf16", "job_1", "job_2"}
+    assert set(runs) - SLURM_RUNS == on_this_machine
     assert all(run.info.status == "FINISHED" for run in runs.values())
 
     ddp = runs["ddp"]
@@ -226,3 +250,23 @@ def test_scaling_out(tmp_path: Path) -> None:
     assert len(list((page.project / "outputs" / "train").iterdir())) == 2
     # The local launcher really went through submitit.
     assert list((page.project / "multirun").rglob(".submitit"))
+
+    if not on_cluster:
+        service_missing("slurm", f"{cluster} (the page's SLURM commands were not followed)")
+    assert set(runs) == on_this_machine | SLURM_RUNS
+    # Each sweep run trained in a SLURM job of its own; the rerun submitted only seed 3.
+    jobs = [runs[f"seed_{seed}"].data.tags["serotiny.slurm.job_id"] for seed in (1, 2, 3)]
+    assert len(set(jobs)) == 3
+    sweeps = [o.output for o in page.outcomes if "hydra/sweeper=skip_finished" in o.command.argv]
+    assert "#1 :" not in sweeps[1] and "#0 : seed=3" in sweeps[1]
+    # Two tasks of one job trained one DDP run.
+    ddp_slurm = runs["ddp_slurm"]
+    assert ddp_slurm.data.params["trainer.strategy"] == "ddp"
+    assert len(client.get_metric_history(ddp_slurm.info.run_id, "val_loss")) == 2
+    task_logs = "".join(
+        path.read_text() for path in (page.project / "multirun").rglob(".submitit/*/*_log.out")
+    )
+    assert "rank 1 joins run 'ddp_slurm'" in task_logs
+
+
+SLURM_RUNS = {"seed_1", "seed_2", "seed_3", "ddp_slurm"}

@@ -102,6 +102,15 @@ class BoundLoader(ABC):
         """The value of one row (used when a DataLoader fetches rows one at a time)."""
         return self.batch(np.array([row], dtype=np.int64))[0]
 
+    def reference(self, rows: np.ndarray) -> Any | None:
+        """A small picklable stand-in for ``batch(rows)`` that turns into that batch when
+        unpickled, or None (the default) where the loader has none.
+
+        A DataLoader worker may send this to the main process instead of the batch itself,
+        when nothing but serotiny's own collate sees it in between.
+        """
+        return None
+
 
 class Loader(ABC):
     """Base class of all loaders. Subclass :class:`ArrayLoader` or :class:`FileLoader`."""

@@ -135,6 +135,19 @@ class DecodedCache:
             self._write(entry, digest, value)
         return value
 
+    def ensure(self, path: str, tag: str, decode: Callable[[str], Any]) -> bool:
+        """Whether ``path`` has an entry now, after decoding and storing it if it had none.
+
+        An existing entry is not read here: whoever reads it checks it, and decodes the file
+        again if the entry turns out damaged.
+        """
+        entry = self.entry_path(path, tag)
+        if os.path.exists(entry):
+            self.hits += 1
+            return True
+        self.load(path, tag, decode)
+        return os.path.exists(entry)
+
     # Entries ---------------------------------------------------------------------------
 
     def _entry(self, digest: bytes) -> str:
@@ -252,7 +265,7 @@ def _parse_header(header: bytes) -> tuple[np.dtype, tuple[int, ...]]:
         if version not in readers:
             raise ValueError(f".npy version {version} (this cache writes 1.0 and 2.0)")
         shape, fortran_order, dtype = readers[version](stream)
-    except (ValueError, SyntaxError, struct.error) as error:
+    except (ValueError, TypeError, SyntaxError, struct.error) as error:
         raise CorruptEntryError(f"has an unreadable header ({error})") from None
     if fortran_order or dtype.hasobject:
         raise CorruptEntryError("has a header this cache never writes")

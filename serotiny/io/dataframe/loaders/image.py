@@ -133,6 +133,9 @@ class LoadImage(DecodingLoader):
         image = owned_tensor(array).to(self.dtype)
         return self.transform(image) if self.transform is not None else image
 
+    def converts_anywhere(self) -> bool:
+        return self.transform is None
+
     def convert_batch(self, arrays: list[np.ndarray]) -> Any:
         if self.transform is not None or not same_layout(arrays):
             return super().convert_batch(arrays)

@@ -83,6 +83,9 @@ class LoadTensor(DecodingLoader):
             tensor = tensor.to(self.dtype)
         return self.transform(tensor) if self.transform is not None else tensor
 
+    def converts_anywhere(self) -> bool:
+        return self.transform is None
+
     def convert_batch(self, arrays: list[np.ndarray | torch.Tensor]) -> Any:
         if self.transform is not None or not same_layout(arrays):
             return super().convert_batch(arrays)
