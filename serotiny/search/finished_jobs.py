@@ -33,7 +33,8 @@ from hydra.core.override_parser.types import Override
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-from serotiny.ml_ops.mlflow_utils import SQLITE_PREFIX, connect, find_runs_by_name
+from serotiny.tracking.run_names import find_runs_by_name
+from serotiny.tracking.store import SQLITE_PREFIX, connect
 
 if TYPE_CHECKING:
     # Hydra imports every plugin whenever any Hydra app starts; MLflow loads only on use.

@@ -25,7 +25,7 @@ from slurm_jobs import (
     wait_for,
 )
 
-from serotiny.ml_ops.mlflow_utils import connect
+from serotiny.tracking.store import connect
 
 # Under `--dist loadgroup` one worker runs them (and the scale-out tutorial) one after another,
 # as they share the cluster's few CPUs; side by side they pass too, a job waiting for a CPU.
