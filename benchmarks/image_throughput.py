@@ -16,8 +16,9 @@ without the cache >= 1.0x the baseline; with the cache, from the second epoch, >
 
 With workers, every batch also crosses from a worker to the main process: torch puts a
 float32 batch in a new shared-memory segment, which here costs more than reading the batch
-from the cache, for the baseline and serotiny alike. A worker can send cached batches as
-references instead (``BoundLoader.reference``), once the dataset asks for them.
+from the cache, for the baseline and serotiny alike. serotiny's workers send a cached batch as
+a reference to its cache entries instead (``BoundLoader.reference``), which the main process
+reads.
 
 The machine is shared, so the configurations are measured in turn, round after round, and the
 medians are reported. Timing starts once an epoch's first batch is out (worker start-up is not

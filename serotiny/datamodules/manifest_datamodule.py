@@ -198,6 +198,7 @@ class ManifestDatamodule(pl.LightningDataModule):
         resumes from its checkpoint with the batches an uninterrupted run would have seen.
         """
         dataset: ManifestDataset = self.data.dataset(split)
+        dataset.by_reference = "collate_fn" not in self.dataloader_kwargs
         kwargs = {"collate_fn": collate_batch, **self.dataloader_kwargs}
         num_workers = self.num_workers_for(dataset)
         if num_workers == 0:

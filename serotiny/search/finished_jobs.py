@@ -33,12 +33,13 @@ from hydra.core.override_parser.types import Override
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-from serotiny.tracking.run_names import find_runs_by_name
-from serotiny.tracking.store import SQLITE_PREFIX, connect
-
 if TYPE_CHECKING:
-    # Hydra imports every plugin whenever any Hydra app starts; MLflow loads only on use.
     from mlflow import MlflowClient
+
+from serotiny.tracking import SQLITE_PREFIX  # a light import: no MLflow
+
+# Hydra imports every plugin whenever any Hydra app starts, so this module stays light: the
+# tracking layer's MLflow modules are imported by the methods that use them.
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,8 @@ class SkipFinishedSweeper(BasicSweeper):
         experiment = client.get_experiment_by_name(str(experiment_name))
         if experiment is None:
             return False
+        from serotiny.tracking.run_names import find_runs_by_name
+
         runs = find_runs_by_name(client, experiment.experiment_id, str(name))
         if len(runs) == 1 and runs[0].info.status == FINISHED:
             log.info("job #%d left out: run '%s' already finished", index, name)
@@ -108,6 +111,8 @@ class SkipFinishedSweeper(BasicSweeper):
 
     def _client(self, tracking_uri: str) -> MlflowClient:
         """One MLflow client per store, for every job of the sweep."""
+        from serotiny.tracking.store import connect
+
         if tracking_uri not in self._clients:
             self._clients[tracking_uri] = connect(tracking_uri)
         return self._clients[tracking_uri]

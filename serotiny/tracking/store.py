@@ -15,8 +15,8 @@ from mlflow import MlflowClient
 
 from serotiny.errors import RunLookupError
 from serotiny.settings.secrets import redact
+from serotiny.tracking import SQLITE_PREFIX
 
-SQLITE_PREFIX = "sqlite:///"
 STORE_LOCK_TIMEOUT_SECONDS = 300
 
 

@@ -44,6 +44,7 @@ def test_a_rerun_sweep_launches_only_the_jobs_whose_run_has_not_finished(
     assert set(runs) == {"seed_1", "seed_2"}
     assert all(run.info.status == "FINISHED" for run in runs.values())
     assert len(client.get_metric_history(runs["seed_1"].info.run_id, "val_loss")) == 1
-    # Two sweep folders; the rerun's has a job folder for seed 2 alone.
-    first_sweep, second_sweep = sorted((project / "multirun" / "train").iterdir())
-    assert sorted(path.name for path in second_sweep.iterdir() if path.is_dir()) == ["0"]
+    # Two sweep folders; the rerun's has a job folder for seed 2 alone (number and run).
+    sweeps = (project / "multirun" / "train").iterdir()
+    first_sweep, second_sweep = sorted(sweeps, key=lambda path: path.stat().st_mtime)
+    assert sorted(path.name for path in second_sweep.iterdir() if path.is_dir()) == ["0_seed_2"]

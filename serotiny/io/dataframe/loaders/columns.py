@@ -16,10 +16,9 @@ from serotiny.io.dataframe.loaders.base import (
     BoundLoader,
     Loader,
     TensorBound,
-    as_torch_dtype,
-    owned_tensor,
     text_or_list,
 )
+from serotiny.io.dataframe.loaders.tensors import as_torch_dtype, owned_tensor
 from serotiny.io.dataframe.readers import ManifestTable
 
 

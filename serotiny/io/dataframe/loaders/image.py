@@ -14,8 +14,8 @@ import torch
 
 from serotiny.errors import SerotinyUserError
 from serotiny.io.dataframe.checks import ManifestProblem
-from serotiny.io.dataframe.loaders.base import as_torch_dtype, owned_tensor
 from serotiny.io.dataframe.loaders.decoding import DecodingLoader, same_layout, stack_as
+from serotiny.io.dataframe.loaders.tensors import as_torch_dtype, owned_tensor
 from serotiny.io.dataframe.readers import ManifestTable
 
 PILLOW_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")

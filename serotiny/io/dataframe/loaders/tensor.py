@@ -12,8 +12,8 @@ import pyarrow.compute as pc
 import torch
 
 from serotiny.io.dataframe.checks import ManifestProblem, problem_at_rows
-from serotiny.io.dataframe.loaders.base import as_torch_dtype, owned_tensor
 from serotiny.io.dataframe.loaders.decoding import DecodingLoader, same_layout, stack_as
+from serotiny.io.dataframe.loaders.tensors import as_torch_dtype, owned_tensor
 from serotiny.io.dataframe.readers import ManifestTable
 
 TENSOR_SUFFIXES = (".npy", ".pt", ".pth")
