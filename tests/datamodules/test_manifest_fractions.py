@@ -327,7 +327,10 @@ def test_template_fractions_config_splits_the_demo_manifest(
     monkeypatch.setenv("SEROTINY_PROJECT_ROOT", str(rendered_template))
     config_dir = rendered_template / "a_tiny_project" / "config"
     with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
-        cfg = compose("train", overrides=["data=fractions"])
+        # As serotiny's commands compose it: with serotiny's packaged configs on the path.
+        cfg = compose(
+            "train", overrides=["data=fractions", "hydra.searchpath=[pkg://serotiny.config]"]
+        )
     module = hydra.utils.instantiate(cfg.data)
     module.setup("fit")
     frame = module.split_assignment_table()
