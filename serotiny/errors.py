@@ -26,3 +26,11 @@ class ProjectNotFoundError(SerotinyUserError):
 
 class RunLookupError(SerotinyUserError):
     """A run name or id does not identify exactly one usable MLflow run."""
+
+
+class TrackingIncomplete(Exception):
+    """A command did its work, but part of what it recorded has not reached MLflow yet.
+
+    Not a mistake: the records are safe on disk, and ``serotiny sync`` (or rerunning the
+    command) sends them. The CLI says so in one line and exits with status 3.
+    """

@@ -10,9 +10,10 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from serotiny.errors import SerotinyUserError
+from serotiny.errors import SerotinyUserError, TrackingIncomplete
 
 EXIT_USER_ERROR = 2
+EXIT_TRACKING_INCOMPLETE = 3
 _HYDRA_NOISE = (
     "Set the environment variable HYDRA_FULL_ERROR=1",
     "See https://hydra.cc/docs",
@@ -43,10 +44,15 @@ def fail(message: str) -> None:
 
 @contextmanager
 def user_errors_exit_cleanly() -> Iterator[None]:
-    """Turn :class:`SerotinyUserError` raised inside the block into a one-line exit 2."""
+    """Turn :class:`SerotinyUserError` raised inside the block into a one-line exit 2, and
+    :class:`TrackingIncomplete` into a one-line exit 3."""
     try:
         yield
     except SerotinyUserError as error:
         if show_tracebacks():
             raise
         fail(str(error))
+    except TrackingIncomplete as incomplete:
+        sys.stderr.write(f"serotiny: {one_line(str(incomplete))}\n")
+        sys.stderr.flush()
+        raise SystemExit(EXIT_TRACKING_INCOMPLETE) from incomplete

@@ -95,7 +95,11 @@ def cross_validate(cfg: DictConfig) -> float | None:
         return float(value) if value is not None else None
     output_folder(settings)
     beats = Heartbeat(parent.client, parent.run_id, settings.resume.heartbeat_seconds)
-    with run_outcome(parent.client, parent.run_id, parent.run_name), beats:
+
+    def set_status(status: str) -> None:
+        parent.client.set_terminated(parent.run_id, status)
+
+    with run_outcome(set_status, parent.run_name), beats:
         for fold in range(folds):
             log.info("cross-validation '%s': fold %d of %d", parent.run_name, fold + 1, folds)
             train(fold_config(cfg, settings, parent, fold), extra_tags={FOLD_TAG: str(fold)})

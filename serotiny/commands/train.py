@@ -1,10 +1,11 @@
 """``serotiny train``: fit a model on the composed config, tracked in one MLflow run.
 
 The story, step by step: read the config; build everything that can fail on bad input
-before a run exists; claim the run the name stands for (new, resumed, or finished already);
-resume from its newest readable checkpoint; fit while a heartbeat says the run is alive;
-keep the final checkpoint and loss curves. The run's final status is set in one place,
-:func:`~serotiny.tracking.outcome.run_outcome`.
+before a run exists; send what an earlier attempt left unsent; claim the run the name stands
+for (new, resumed, or finished already); resume from its newest readable checkpoint; fit
+while a heartbeat says the run is alive, every record going through the run's journal to
+MLflow in the background; keep the final checkpoint; draw the loss curves. The run's final
+status is set in one place, :func:`~serotiny.tracking.outcome.run_outcome`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from omegaconf import DictConfig
 from serotiny.cluster import hand_over, is_extra_rank
 from serotiny.commands.job_setup import output_folder, print_config_tree, start_job
 from serotiny.commands.resume_point import choose_resume_point
+from serotiny.commands.run_delivery import delivered, open_journal, send_earlier_journals
 from serotiny.commands.split_assignment import keep_split_assignment
 from serotiny.commands.training_setup import (
     TrainingParts,
@@ -34,6 +36,7 @@ from serotiny.errors import SerotinyUserError
 from serotiny.settings.schema import Settings
 from serotiny.tracking.claims import ClaimedRun, claim_training_run
 from serotiny.tracking.heartbeat import Heartbeat
+from serotiny.tracking.journal import RunJournal
 from serotiny.tracking.outcome import run_outcome
 from serotiny.tracking.rank_handover import handover_tags, join_rank_zero
 from serotiny.tracking.run_pictures import log_loss_curves
@@ -62,27 +65,46 @@ def train(cfg: DictConfig, extra_tags: dict[str, str] | None = None) -> float | 
     parts = build_training_parts(cfg, settings)
     if is_extra_rank():
         return train_as_extra_rank(cfg, settings, parts)
+    send_earlier_journals(settings)
     run = claim_training_run(cfg, settings, extra_tags)
     if run.finished_before:
         return value_of_finished_run(run, settings)
     folder = output_folder(settings)
-    with run_outcome(run.client, run.run_id, run.run_name), stops_exit_nonzero():
-        resume = choose_resume_point(run, folder / "resume")
-        keep_split_assignment(run, parts.datamodule, folder / "data")
-        trainer = build_trainer(cfg, settings, run.run_id, parts, folder, resume.fell_back)
-        hand_over(run.run_id, resume.path)
-        # The heartbeat's first beat also tells ranks that srun started which run to join.
-        beats = Heartbeat(
-            run.client,
-            run.run_id,
-            settings.resume.heartbeat_seconds,
-            handover_tags(resume.which, folder),
-        )
-        with beats, first_interrupt_stops_gracefully():
-            trainer.fit(parts.model, datamodule=parts.datamodule, ckpt_path=resume.path)
-        keep_final_state(trainer, run, folder)
+    journal = open_journal(folder, run)
+    outcome = run_outcome(journal.status, run.run_name)
+    with delivered(run, journal, settings), outcome, stops_exit_nonzero():
+        trainer = fit_in_run(cfg, settings, parts, run, journal, folder)
+    log_loss_curves(run.client, run.run_id, run.run_name, folder / "plots")
     log.info("run '%s' (%s) finished", run.run_name, run.run_id)
     return monitored_value(trainer, settings.checkpoint.monitor)
+
+
+def fit_in_run(
+    cfg: DictConfig,
+    settings: Settings,
+    parts: TrainingParts,
+    run: ClaimedRun,
+    journal: RunJournal,
+    folder: Path,
+) -> pl.Trainer:
+    """Resume from the run's newest readable checkpoint (if any) and fit to the end."""
+    resume = choose_resume_point(run, folder / "resume")
+    keep_split_assignment(run, parts.datamodule, folder / "data")
+    trainer = build_trainer(cfg, settings, run.run_id, parts, folder, journal, resume.fell_back)
+    hand_over(run.run_id, resume.path)
+    # The heartbeat's first beat also tells ranks that srun started which run to join.
+    beats = Heartbeat(
+        run.client,
+        run.run_id,
+        settings.resume.heartbeat_seconds,
+        handover_tags(resume.which, folder),
+    )
+    with beats, first_interrupt_stops_gracefully():
+        trainer.fit(parts.model, datamodule=parts.datamodule, ckpt_path=resume.path)
+    checkpoint = trainer.checkpoint_callback
+    if checkpoint is not None and hasattr(checkpoint, "ensure_saved"):
+        checkpoint.ensure_saved(trainer)
+    return trainer
 
 
 def train_as_extra_rank(cfg: DictConfig, settings: Settings, parts: TrainingParts) -> float | None:
@@ -92,7 +114,7 @@ def train_as_extra_rank(cfg: DictConfig, settings: Settings, parts: TrainingPart
         if joined is None:
             log.info("run '%s' already finished: not training it again", settings.mlflow.run_name)
             return None
-        trainer = build_trainer(cfg, settings, joined.run_id, parts, joined.folder)
+        trainer = build_trainer(cfg, settings, joined.run_id, parts, joined.folder, None)
         trainer.fit(parts.model, datamodule=parts.datamodule, ckpt_path=joined.resume_from)
     return monitored_value(trainer, settings.checkpoint.monitor)
 
@@ -108,14 +130,6 @@ def value_of_finished_run(run: ClaimedRun, settings: Settings) -> float | None:
     monitor = settings.checkpoint.monitor
     value = run.decision.run.data.metrics.get(monitor) if monitor and run.decision.run else None
     return float(value) if value is not None else None
-
-
-def keep_final_state(trainer: pl.Trainer, run: ClaimedRun, folder: Path) -> None:
-    """Make sure the run holds the final checkpoint, and draw its loss curves."""
-    checkpoint = trainer.checkpoint_callback
-    if checkpoint is not None and hasattr(checkpoint, "ensure_saved"):
-        checkpoint.ensure_saved(trainer)
-    log_loss_curves(run.client, run.run_id, run.run_name, folder / "plots")
 
 
 @contextmanager

@@ -11,7 +11,7 @@ from lightning.pytorch.callbacks import Callback
 from omegaconf import DictConfig
 
 from serotiny.settings.schema import Settings
-from serotiny.tracking.checkpoint_store import RunCheckpointStore
+from serotiny.tracking.journal import RunJournal
 from serotiny.trainer_parts.builders import (
     instantiate_callbacks,
     instantiate_datamodule,
@@ -19,7 +19,7 @@ from serotiny.trainer_parts.builders import (
     instantiate_trainer,
 )
 from serotiny.trainer_parts.checkpoint_callback import RunCheckpoint
-from serotiny.trainer_parts.metrics_logger import CheckpointCommittedMLFlowLogger
+from serotiny.trainer_parts.journal_logger import JournalLogger
 from serotiny.trainer_parts.random_state import RandomStateCheckpoint
 
 
@@ -56,26 +56,21 @@ def build_trainer(
     run_id: str,
     parts: TrainingParts,
     folder: Path,
+    journal: RunJournal | None,
     rewrite_checkpoint: bool = False,
 ) -> pl.Trainer:
-    """A Trainer that logs to the run and keeps its checkpoints in it.
+    """A Trainer whose metrics and checkpoints go to the run's journal (None: an extra rank
+    of a distributed training, which records nothing).
 
     ``rewrite_checkpoint``: the checkpoint resumed from is a fallback (a newer one was
     unreadable), so it is written again at the first opportunity.
     """
-    tracking = settings.mlflow
     checkpointing = bool(cfg.trainer.get("enable_checkpointing", True))
-    logger = CheckpointCommittedMLFlowLogger(
-        buffered=checkpointing,
-        experiment_name=tracking.experiment_name,
-        tracking_uri=tracking.tracking_uri,
-        run_id=run_id,
-        log_model=False,
-    )
+    logger = JournalLogger(journal, run_id, buffered=checkpointing)
     callbacks: list[Callback] = [*parts.callbacks, RandomStateCheckpoint()]
     if checkpointing:
         checkpoint = RunCheckpoint(
-            RunCheckpointStore(tracking.tracking_uri, run_id),
+            journal,
             dirpath=folder / "checkpoints",
             monitor=settings.checkpoint.monitor,
             mode=settings.checkpoint.mode.value,

@@ -69,6 +69,19 @@ class TrackingSettings:
     artifact_location: str | None = None
     #: A new run is made a child of this run (a search's or a cross-validation's parent).
     parent_run_id: str | None = None
+    #: How long one request to an MLflow server may take before it counts as failed.
+    #: (MLflow's own default is 120 s with 7 retries: 4 minutes to notice a dead server.)
+    #: ``MLFLOW_HTTP_REQUEST_TIMEOUT`` in the environment wins over this.
+    http_timeout_seconds: float = 10.0
+    #: How often a failed request is retried at once (``MLFLOW_HTTP_REQUEST_MAX_RETRIES``
+    #: wins). Training never waits on these: its records go through the run's journal.
+    http_retries: int = 1
+    #: How long a command waits at its end for the journal to reach MLflow; past it, the
+    #: command says so and exits non-zero, and ``serotiny sync`` sends the rest later.
+    sync_timeout_seconds: float = 120.0
+    #: How long a command that just created or reopened a run waits before it checks that
+    #: no other command claimed the same name meanwhile (a server has no lock to take).
+    claim_settle_seconds: float = 1.0
 
 
 @dataclass

@@ -7,3 +7,5 @@ without paying for MLflow's import.
 
 #: The prefix of a tracking URI naming an embedded SQLite store.
 SQLITE_PREFIX = "sqlite:///"
+#: Where a training run keeps its checkpoints (``best.ckpt``, ``last.ckpt``) among its artifacts.
+CHECKPOINT_ARTIFACT_DIR = "checkpoints"

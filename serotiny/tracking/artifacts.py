@@ -13,8 +13,8 @@ from mlflow import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
 from serotiny.errors import RunLookupError
+from serotiny.tracking import CHECKPOINT_ARTIFACT_DIR
 
-CHECKPOINT_ARTIFACT_DIR = "checkpoints"
 CONFIG_ARTIFACT = "config/train.yaml"
 CHECKPOINT_NAMES = ("best", "last")
 DATA_ARTIFACT_DIR = "data"

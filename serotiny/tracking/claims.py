@@ -1,8 +1,8 @@
 """Claiming the MLflow run a training belongs to: new, resumed, or already finished.
 
-What a run name means is decided by the run-state table (``run_state.py``); deciding and
-then creating or reopening the run happen under the store's lock, so that two commands
-started at once with one name never both train it.
+What a run name means is decided by the run-state table (``run_state.py``); the run is then
+created or reopened and claimed (``name_claims.py``), so that two commands started at once
+with one name never both train it, on a SQLite store (under its lock) or a server.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from serotiny.errors import SerotinyUserError
 from serotiny.settings.config_data import differing_keys, flatten
 from serotiny.settings.schema import Settings
 from serotiny.tracking.artifacts import load_run_config
+from serotiny.tracking.name_claims import claim_existing_run, claim_new_run
 from serotiny.tracking.run_names import RUN_NAME_TAG, find_runs_by_name
 from serotiny.tracking.run_record import (
     CONFIG_HASH_TAG,
@@ -30,7 +31,7 @@ from serotiny.tracking.run_record import (
     training_identity,
 )
 from serotiny.tracking.run_state import Action, Decision, decide
-from serotiny.tracking.store import connect, get_or_create_experiment, store_lock
+from serotiny.tracking.store import connect, get_or_create_experiment, is_locked_store, store_lock
 
 log = logging.getLogger(__name__)
 PARENT_RUN_TAG = "mlflow.parentRunId"
@@ -100,8 +101,13 @@ def _decide_and_open(
     settings: Settings,
     tags: dict[str, str],
 ) -> tuple[str, Decision]:
-    """Under the store's lock: what the name means, then the run created or reopened."""
+    """What the name means, then the run created or reopened, claimed for this command."""
     resume = settings.resume
+    settle = (
+        0.0
+        if is_locked_store(settings.mlflow.tracking_uri)
+        else settings.mlflow.claim_settle_seconds
+    )
     decision = decide(
         find_runs_by_name(client, experiment_id, run_name), run_name, resume.stale_after_seconds
     )
@@ -110,15 +116,14 @@ def _decide_and_open(
         decision = Decision(Action.START, reason="retrain_finished was asked for")
     if decision.action is Action.START:
         tags = {CONFIG_HASH_TAG: training_hash(cfg), OPERATION_TAG: "train", **tags}
-        return client.create_run(experiment_id, run_name=run_name, tags=tags).info.run_id, decision
+        return claim_new_run(client, experiment_id, run_name, tags, settle), decision
     assert decision.run is not None
-    run_id = decision.run.info.run_id
     if decision.action is Action.RESUME:
         check_config_drift(client, decision.run, cfg, resume.allow_config_change)
         if decision.mark_failed_first:
-            client.set_terminated(run_id, "FAILED")
-        client.update_run(run_id, status="RUNNING")
-    return run_id, decision
+            client.set_terminated(decision.run.info.run_id, "FAILED")
+        claim_existing_run(client, decision.run, settle)
+    return decision.run.info.run_id, decision
 
 
 def claim_training_run(

@@ -1,21 +1,14 @@
-"""What a run's metric history already holds, and metrics logged in one batch."""
+"""Metrics logged straight to a run, in batches (test results, a cross-validation's summary)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 from mlflow import MlflowClient
 from mlflow.entities import Metric
 
 MLFLOW_METRIC_BATCH = 1000
-
-
-def logged_steps(client: MlflowClient, run_id: str, keys: Iterable[str]) -> dict[str, set[int]]:
-    """The steps at which each of ``keys`` has a value in the run."""
-    return {
-        key: {metric.step for metric in client.get_metric_history(run_id, key)} for key in set(keys)
-    }
 
 
 def log_values(client: MlflowClient, run_id: str, values: Mapping[str, float]) -> None:

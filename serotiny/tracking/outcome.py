@@ -8,25 +8,27 @@ SIGKILL leaves it RUNNING; serotiny's heartbeat and run-state table handle that 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-
-from mlflow import MlflowClient
 
 log = logging.getLogger(__name__)
 
 
 @contextmanager
-def run_outcome(client: MlflowClient, run_id: str, run_name: str) -> Iterator[None]:
-    """Set the run's final status from how the ``with`` block ends; re-raise what ended it."""
+def run_outcome(set_status: Callable[[str], None], run_name: str) -> Iterator[None]:
+    """Set the run's final status from how the ``with`` block ends; re-raise what ended it.
+
+    ``set_status`` records the status: into a training's journal (sent to MLflow in the
+    background), or straight to MLflow (``client.set_terminated`` of the run).
+    """
     try:
         yield
     except (KeyboardInterrupt, SystemExit):
-        client.set_terminated(run_id, "KILLED")
+        set_status("KILLED")
         log.warning("run '%s' stopped; rerun the same command to resume it", run_name)
         raise
     except BaseException:
-        client.set_terminated(run_id, "FAILED")
+        set_status("FAILED")
         log.error("run '%s' failed; rerun the same command to resume it", run_name)
         raise
-    client.set_terminated(run_id, "FINISHED")
+    set_status("FINISHED")

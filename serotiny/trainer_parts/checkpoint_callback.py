@@ -30,7 +30,7 @@ PENDING_METRICS_KEY = "serotiny_pending_metrics"
 
 
 class CheckpointSink(Protocol):
-    """Where a saved checkpoint file goes next (the run's store); must be picklable."""
+    """Where a saved checkpoint file goes next (serotiny's run journal)."""
 
     def checkpoint_saved(self, path: Path) -> None:
         """Keep the checkpoint just written at ``path`` (it may be overwritten later)."""
@@ -40,8 +40,9 @@ class RunCheckpoint(ModelCheckpoint):
     """A ``ModelCheckpoint`` keeping ``best.ckpt`` and ``last.ckpt``, each handed to a sink.
 
     Args:
-        sink: receives every checkpoint once it is complete on disk (serotiny's sink stores
-            it in the run's MLflow artifacts).
+        sink: receives every checkpoint once it is complete on disk (serotiny's run journal,
+            which stores it in the run's MLflow artifacts); None on the extra ranks of a
+            distributed training, which write the files but record nothing.
         dirpath: local folder for the checkpoint files.
         monitor: metric deciding the best checkpoint (``None``: keep only ``last``).
         mode: ``"min"`` or ``"max"`` for ``monitor``.
@@ -52,7 +53,7 @@ class RunCheckpoint(ModelCheckpoint):
 
     def __init__(
         self,
-        sink: CheckpointSink,
+        sink: CheckpointSink | None,
         dirpath: str | Path,
         monitor: str | None = "val_loss",
         mode: str = "min",
@@ -128,7 +129,7 @@ class RunCheckpoint(ModelCheckpoint):
         trainer.strategy.barrier("serotiny_checkpoint_rename")
         self._last_global_step_saved = trainer.global_step
         self._last_checkpoint_saved = filepath
-        if trainer.is_global_zero:
+        if trainer.is_global_zero and self.sink is not None:
             self.sink.checkpoint_saved(Path(filepath))
             for logger in trainer.loggers:
                 logger.after_save_checkpoint(proxy(self))
@@ -158,8 +159,8 @@ class RunCheckpoint(ModelCheckpoint):
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
     ) -> None:
         for logger in trainer.loggers:
-            if hasattr(logger, "commit_missing"):
-                logger.commit_missing(checkpoint.get(PENDING_METRICS_KEY, []))
+            if hasattr(logger, "commit_again"):
+                logger.commit_again(checkpoint.get(PENDING_METRICS_KEY, []))
         # The step we resume from is saved already: do not write it again at once, unless
         # it came from a fallback (the newest checkpoint was unreadable and must be replaced).
         if not self.rewrite_after_resume:
