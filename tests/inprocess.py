@@ -24,12 +24,9 @@ from mlflow.entities import Run
 from omegaconf import DictConfig
 
 from serotiny.cli.hydra_app import with_packaged_search_path
-from serotiny.commands import run_command
+from serotiny.commands import CONFIG_NAMES, run_command
 from serotiny.settings.schema import register_settings
 from serotiny.tracking.store import connect
-
-# Commands whose config is another command's (the CLI's rule too).
-CONFIG_NAMES = {"validate": "train", "cross_validate": "train"}
 
 
 def forget_project_modules() -> None:

@@ -18,15 +18,16 @@ from typing import Any
 from omegaconf import DictConfig
 
 from serotiny.cli.errors import fail, show_tracebacks, user_errors_exit_cleanly
+from serotiny.cli.job_files import redact_job_files
 from serotiny.cli.overrides import check_composes
 from serotiny.cli.project import find_project
 from serotiny.cli.relaunch import leave_for_extra_ranks, relaunched_config_dir
 from serotiny.cluster import slurm_job, srun_task_rank
-from serotiny.commands import run_command
+from serotiny.commands import CONFIG_NAMES, run_command
 from serotiny.errors import ProjectNotFoundError
 from serotiny.settings.schema import register_settings
 
-OPERATIONS = ("train", "test", "predict", "validate")
+OPERATIONS = ("train", "test", "predict", "validate", "sync", "runs")
 PACKAGED_CONFIGS = "pkg://serotiny.config"
 PROJECT_ROOT_ENV = "SEROTINY_PROJECT_ROOT"
 _HELP_FLAGS = {"--help", "-h", "--hydra-help", "--shell-completion", "-sc", "--info", "-i"}
@@ -122,12 +123,11 @@ def run_operation(operation: str, arguments: list[str]) -> None:
     """Run ``serotiny <operation> <arguments>`` through ``hydra.main``."""
     arguments = list(arguments)
     config_dir, root = resolve_config_dir(arguments)
+    config_name = operation
     if not (config_dir / f"{operation}.yaml").is_file():
-        config_name = "train" if operation == "validate" else operation
+        config_name = CONFIG_NAMES.get(operation, operation)
         if not (config_dir / f"{config_name}.yaml").is_file():
-            fail(f"{config_dir} has no {operation}.yaml: this project cannot '{operation}'")
-    else:
-        config_name = operation
+            fail(f"{config_dir} has no {config_name}.yaml: this project cannot '{operation}'")
     # Every rank of a distributed job and every job of a sweep sees the same root.
     os.environ.setdefault(PROJECT_ROOT_ENV, str(root))
 
@@ -140,6 +140,7 @@ def run_operation(operation: str, arguments: list[str]) -> None:
     import hydra
 
     def task(cfg: DictConfig) -> Any:
+        redact_job_files()
         with user_errors_exit_cleanly():
             return run_command(operation, cfg)
 

@@ -14,6 +14,9 @@ import sys
 from serotiny.cli.errors import user_errors_exit_cleanly
 from serotiny.cli.relaunch import relaunched_operation
 
+# Set by `serotiny runs --stale` for the runs command (read in serotiny.commands.runs).
+MARK_STALE_ENV = "SEROTINY_MARK_STALE"
+
 
 def train(*overrides: str) -> None:
     """Train a model on the composed config: serotiny train model=x data=y ++trainer.max_epochs=10
@@ -46,6 +49,29 @@ def validate(*overrides: str) -> None:
     _run_operation("validate", list(overrides))
 
 
+def sync(*overrides: str) -> None:
+    """Send what trainings recorded while their MLflow server was away: serotiny sync
+
+    Every journal of the project's store that MLflow has not taken yet (a training whose
+    server was still away at its end says so); ++mlflow.run_name=NAME sends one run's only.
+    """
+    _run_operation("sync", list(overrides))
+
+
+def runs(*overrides: str) -> None:
+    """List an experiment's runs as they truly are: serotiny runs [--stale]
+
+    Name, status (a RUNNING run whose process is gone shows STALE), epoch, monitored metric,
+    start, duration, host; ++mlflow.experiment_name=NAME for another experiment. --stale
+    marks the stale runs KILLED in MLflow.
+    """
+    arguments = list(overrides)
+    if "--stale" in arguments:
+        arguments.remove("--stale")
+        os.environ[MARK_STALE_ENV] = "1"
+    _run_operation("runs", arguments)
+
+
 def new(output_dir: str = ".", no_input: bool = False, **context: str) -> None:
     """Create a new serotiny project from the bundled cookiecutter template.
 
@@ -69,10 +95,12 @@ COMMANDS = {
     "test": test,
     "predict": predict,
     "validate": validate,
+    "sync": sync,
+    "runs": runs,
     "new": new,
     "version": version,
 }
-HYDRA_COMMANDS = ("train", "test", "predict", "validate")
+HYDRA_COMMANDS = ("train", "test", "predict", "validate", "sync", "runs")
 
 
 def usage() -> str:
@@ -100,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
             _run_operation(operation, arguments)  # an extra DDP rank: see hydra_app
             return
         if arguments and arguments[0] in HYDRA_COMMANDS:
-            _run_operation(arguments[0], arguments[1:])
+            COMMANDS[arguments[0]](*arguments[1:])  # Hydra's arguments, untouched by fire
             return
         if arguments in ([], ["--help"], ["-h"], ["help"]):
             print(usage())

@@ -17,6 +17,10 @@ from omegaconf import DictConfig
 from serotiny.errors import SerotinyUserError
 from serotiny.settings.legacy import translate_legacy_keys
 from serotiny.settings.reading import check_settings
+from serotiny.tracking.uri_checks import check_tracking_uri
+
+# The commands that talk to MLflow (validate does not).
+TRACKED_COMMANDS = ("train", "test", "predict", "sync", "runs")
 
 
 class ConfigError(SerotinyUserError):
@@ -97,9 +101,14 @@ def check_job_settings(cfg: DictConfig, operation: str) -> None:
     job = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
     try:
         translated = translate_legacy_keys(job, operation).config
+        check_settings(translated)
+        uri = OmegaConf.select(translated, "mlflow.tracking_uri", default=None)
     except OmegaConfBaseException as error:
         key = getattr(error, "full_key", None) or "the config"
         raise ConfigError(f"cannot resolve '{key}': {str(error).splitlines()[0]}") from error
     finally:
         HydraConfig.instance().cfg = None
-    check_settings(translated)
+    if operation in TRACKED_COMMANDS and uri is not None:
+        # Before anything heavy is imported or built: a server that does not answer is one
+        # line within seconds, not a model built and minutes of MLflow's retries.
+        check_tracking_uri(str(uri))

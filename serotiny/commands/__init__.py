@@ -25,7 +25,12 @@ COMMANDS = {
     "test": "serotiny.commands.test:test",
     "predict": "serotiny.commands.predict:predict",
     "validate": "serotiny.commands.validate:validate",
+    "sync": "serotiny.commands.sync:sync",
+    "runs": "serotiny.commands.runs:runs",
 }
+# Commands that run on another command's config (the project's train.yaml), when the project
+# has no config of their own name.
+CONFIG_NAMES = {"validate": "train", "cross_validate": "train", "sync": "train", "runs": "train"}
 
 
 def command_for(name: str, cfg: DictConfig) -> str:

@@ -15,6 +15,7 @@ from serotiny.settings.config_data import normalize_targets
 from serotiny.settings.reading import read_settings
 from serotiny.settings.schema import Settings
 from serotiny.settings.secrets import redact
+from serotiny.tracking.http import configure_http
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,7 @@ def start_job(cfg: DictConfig) -> tuple[DictConfig, Settings]:
     """The config resolved once (targets normalised) and serotiny's typed settings from it."""
     tidy_logging()
     settings = read_settings(cfg)
+    configure_http(settings.mlflow.http_timeout_seconds, settings.mlflow.http_retries)
     return normalize_targets(cfg), settings
 
 

@@ -26,3 +26,17 @@ def redact(value: Any, key: str = "") -> Any:
             return REDACTED
         return _URI_CREDENTIALS.sub(rf"\g<scheme>{REDACTED}@", value)
     return value
+
+
+def redact_override(override: str) -> str:
+    """A command-line override (``++key=value``) with its value redacted as :func:`redact`
+    would redact it under that key."""
+    if "=" not in override:
+        return override
+    key, value = override.split("=", 1)
+    return f"{key}={redact(value, key.lstrip('+~').rsplit('.', 1)[-1])}"
+
+
+def has_credentials(text: str) -> bool:
+    """Whether ``text`` holds a ``user:password@`` part of a URI."""
+    return bool(_URI_CREDENTIALS.search(text))

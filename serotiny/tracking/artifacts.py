@@ -20,6 +20,11 @@ CHECKPOINT_NAMES = ("best", "last")
 DATA_ARTIFACT_DIR = "data"
 
 
+def list_artifact_paths(client: MlflowClient, run_id: str, folder: str | None = None) -> set[str]:
+    """The paths of the run's artifacts in ``folder`` (its top level when None)."""
+    return {item.path for item in client.list_artifacts(run_id, folder)}
+
+
 def list_checkpoints(client: MlflowClient, run_id: str) -> list[str]:
     """Artifact paths of the checkpoints stored in the run."""
     return [
@@ -70,7 +75,7 @@ def download_if_present(
 ) -> Path | None:
     """Download ``artifact`` of the run into ``folder``; None when the run has no such file."""
     parent = str(Path(artifact).parent) if "/" in artifact else None
-    if artifact not in {item.path for item in client.list_artifacts(run_id, parent)}:
+    if artifact not in list_artifact_paths(client, run_id, parent):
         return None
     folder.mkdir(parents=True, exist_ok=True)
     return Path(client.download_artifacts(run_id, artifact, str(folder)))

@@ -120,9 +120,7 @@ def _decide_and_open(
     assert decision.run is not None
     if decision.action is Action.RESUME:
         check_config_drift(client, decision.run, cfg, resume.allow_config_change)
-        if decision.mark_failed_first:
-            client.set_terminated(decision.run.info.run_id, "FAILED")
-        claim_existing_run(client, decision.run, settle)
+        claim_existing_run(client, decision.run, settle, decision.mark_failed_first)
     return decision.run.info.run_id, decision
 
 

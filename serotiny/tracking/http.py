@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import os
 
+from serotiny.settings.secrets import has_credentials
+
 TIMEOUT_ENV = "MLFLOW_HTTP_REQUEST_TIMEOUT"
 RETRIES_ENV = "MLFLOW_HTTP_REQUEST_MAX_RETRIES"
 BACKOFF_ENV = "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"
-BACKOFF_FACTOR = 0.5
+SUPPRESS_URL_ENV = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"
+BACKOFF_FACTOR = 1  # MLflow reads an integer
 # The variables serotiny set itself (so that a later command may set them again).
 _OURS: dict[str, str] = {}
 
@@ -35,3 +38,11 @@ def configure_http(timeout_seconds: float, retries: int) -> None:
         if name in os.environ and os.environ[name] != _OURS.get(name):
             continue  # the user's own setting
         os.environ[name] = _OURS[name] = value
+
+
+def keep_credentials_off_the_screen(tracking_uri: str) -> None:
+    """MLflow prints "View run ... at: <the tracking URI>/..." when a run ends on a server,
+    password and all; with credentials in the URI, serotiny turns that line off (its own
+    messages show the URI redacted)."""
+    if has_credentials(tracking_uri):
+        os.environ[SUPPRESS_URL_ENV] = "true"

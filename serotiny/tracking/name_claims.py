@@ -9,12 +9,15 @@ is made safe without one:
   run of that name is looked up, and the first one made (earliest start time, then the
   smallest id) is the winner, the same for every command that looks. A loser deletes its
   own run and stops with one line.
-* **An existing run** (resumed) is reopened with a claim token of the command's own in its
-  tags; after the settle time the run's token is read back. The store keeps one value per
-  tag, so exactly one command finds its own token there: it trains, the others stop.
+* **An existing run** (resumed) gets a claim tag of the command's own, named after the time
+  it was made (``serotiny.claim.<ms>.<token>``); after the settle time, the run's recent
+  claim tags are read, and the earliest wins, again the same for everyone who looks: a
+  command that comes late sees the earlier claim and stops. Only the winner reopens the run
+  (its status, its owner); the losers change nothing but their own tag, which they remove.
 
-Both rules hold as long as no command stalls longer than the settle time between looking
-the name up and writing its claim, and the machines' clocks agree to within it.
+The rules hold as long as the machines' clocks agree to within the settle time, and no
+command stalls longer than :data:`CLAIM_WINDOW_SECONDS` between looking the name up and
+writing its claim (a command that does is refused, which is safe).
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ from serotiny.tracking.ownership import owner_tags
 from serotiny.tracking.run_names import find_runs_by_name
 
 CLAIM_TAG = "serotiny.claim"
+CLAIM_PREFIX = f"{CLAIM_TAG}."
+# Claims of an existing run this recent take part in a contest; older ones are spent.
+CLAIM_WINDOW_SECONDS = 30.0
 
 
 class ClaimLostError(RunLookupError):
@@ -62,12 +68,29 @@ def claim_new_run(
     return run.info.run_id
 
 
-def claim_existing_run(client: MlflowClient, run: Run, settle_seconds: float) -> None:
-    """Reopen ``run`` (RUNNING, owned by this process) if no other command claims it too."""
-    token = secrets.token_hex(8)
-    claim = {CLAIM_TAG: token, **owner_tags()}
-    client.log_batch(run.info.run_id, tags=[RunTag(key, value) for key, value in claim.items()])
-    client.update_run(run.info.run_id, status="RUNNING")
+def _claim_time(tag: str) -> int:
+    return int(tag[len(CLAIM_PREFIX) :].split(".", 1)[0])
+
+
+def claim_existing_run(
+    client: MlflowClient, run: Run, settle_seconds: float, mark_failed_first: bool = False
+) -> None:
+    """Reopen ``run`` (RUNNING, owned by this process) if this command's claim is the first;
+    with ``mark_failed_first``, the earlier attempt is recorded as FAILED first."""
+    run_id = run.info.run_id
+    stamp = int(time.time() * 1000)
+    mine = f"{CLAIM_PREFIX}{stamp:013d}.{secrets.token_hex(4)}"
+    client.set_tag(run_id, mine, "claim")
     time.sleep(settle_seconds)
-    if client.get_run(run.info.run_id).data.tags.get(CLAIM_TAG) != token:
-        raise _lost(str(run.info.run_name), run.info.run_id)
+    tags = client.get_run(run_id).data.tags
+    claims = sorted(tag for tag in tags if tag.startswith(CLAIM_PREFIX))
+    recent = [tag for tag in claims if _claim_time(tag) >= stamp - CLAIM_WINDOW_SECONDS * 1000]
+    if recent[0] != mine:
+        client.delete_tag(run_id, mine)
+        raise _lost(str(run.info.run_name), run_id)
+    for spent in (tag for tag in claims if tag not in recent):
+        client.delete_tag(run_id, spent)
+    if mark_failed_first:
+        client.set_terminated(run_id, "FAILED")
+    client.log_batch(run_id, tags=[RunTag(key, value) for key, value in owner_tags().items()])
+    client.update_run(run_id, status="RUNNING")

@@ -11,6 +11,7 @@ from mlflow import MlflowClient
 from serotiny import plots
 
 PLOTS_ARTIFACT_DIR = "plots"
+LOSS_CURVES_ARTIFACT = f"{PLOTS_ARTIFACT_DIR}/loss_curves.png"
 
 
 def log_loss_curves(client: MlflowClient, run_id: str, run_name: str, folder: Path) -> None:

@@ -16,14 +16,15 @@ from mlflow import MlflowClient
 from serotiny.errors import RunLookupError, SerotinyUserError
 from serotiny.settings.secrets import redact
 from serotiny.tracking import SQLITE_PREFIX
+from serotiny.tracking.http import keep_credentials_off_the_screen
+from serotiny.tracking.uri_checks import (
+    HTTP_PREFIXES,
+    TrackingUnavailableError,
+    check_tracking_uri,
+)
 
 STORE_LOCK_TIMEOUT_SECONDS = 300
-HTTP_PREFIXES = ("http://", "https://")
-HEALTH_TIMEOUT_SECONDS = 5.0
-
-
-class TrackingUnavailableError(SerotinyUserError):
-    """The tracking URI names no store serotiny can use now (unreachable, damaged, unknown)."""
+EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
 
 
 def connect(tracking_uri: str) -> MlflowClient:
@@ -37,9 +38,8 @@ def connect(tracking_uri: str) -> MlflowClient:
     """
     # Progress bars for single small artifacts only clutter the CLI's output.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    check_uri_form(tracking_uri)
-    if tracking_uri.startswith(HTTP_PREFIXES):
-        check_server_answers(tracking_uri)
+    keep_credentials_off_the_screen(tracking_uri)
+    check_tracking_uri(tracking_uri)
     try:
         with store_lock(tracking_uri):
             client = MlflowClient(tracking_uri=tracking_uri)
@@ -58,65 +58,6 @@ def connect(tracking_uri: str) -> MlflowClient:
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0][:300] if text else type(error).__name__
-
-
-def check_uri_form(tracking_uri: str) -> None:
-    """Refuse, in one line, a URI MLflow 3 cannot track to (a plain folder, an unknown scheme)."""
-    scheme = tracking_uri.split("://", 1)[0] if "://" in tracking_uri else ""
-    if not scheme or scheme == "file":
-        raise TrackingUnavailableError(
-            f"tracking_uri {redacted_uri(tracking_uri)!r} is a folder; MLflow 3 tracks to a "
-            "database: use sqlite:///<folder>/mlruns.db (the default) or an http:// server"
-        )
-    known = ("sqlite", "http", "https", "postgresql", "mysql", "mssql", "databricks")
-    if scheme.split("+", 1)[0] not in known:
-        raise TrackingUnavailableError(
-            f"tracking_uri {redacted_uri(tracking_uri)!r}: MLflow cannot track to '{scheme}://';"
-            " use sqlite:///<folder>/mlruns.db or http://<server>"
-        )
-    if scheme == "sqlite":
-        folder = Path(tracking_uri[len(SQLITE_PREFIX) :]).parent
-        _check_folder_writable(folder, tracking_uri)
-
-
-def _check_folder_writable(folder: Path, tracking_uri: str) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise TrackingUnavailableError(
-            f"cannot make the folder of the tracking store {redacted_uri(tracking_uri)}: "
-            f"{error.strerror}; check ++mlflow.tracking_uri"
-        ) from error
-    if not os.access(folder, os.W_OK):
-        raise TrackingUnavailableError(
-            f"the folder of the tracking store {redacted_uri(tracking_uri)} is not writable; "
-            "choose another ++mlflow.tracking_uri"
-        )
-
-
-def check_server_answers(tracking_uri: str, timeout: float = HEALTH_TIMEOUT_SECONDS) -> None:
-    """Ask the MLflow server's ``/health`` once, without retries; one clear line if it does
-    not answer (instead of MLflow's minutes of retries and a traceback)."""
-    import requests
-
-    url = f"{tracking_uri.rstrip('/')}/health"
-    try:
-        response = requests.get(url, timeout=timeout)
-    except requests.RequestException as error:
-        reason = (
-            "it refused the connection"
-            if isinstance(error, requests.ConnectionError)
-            else f"no answer within {timeout:.0f} s"
-        )
-        raise TrackingUnavailableError(
-            f"the MLflow server at {redacted_uri(tracking_uri)} does not answer ({reason}); "
-            "start it (mlflow server ...) or check ++mlflow.tracking_uri"
-        ) from error
-    if response.status_code != 200:
-        raise TrackingUnavailableError(
-            f"{redacted_uri(tracking_uri)} answered {response.status_code} to /health: is it "
-            "an MLflow server? check ++mlflow.tracking_uri"
-        )
 
 
 def is_locked_store(tracking_uri: str) -> bool:
@@ -177,7 +118,8 @@ def get_or_create_experiment(
     if location and "://" not in location:
         location = Path(location).expanduser().resolve().as_uri()
     try:
-        return client.create_experiment(name, artifact_location=location)
+        # The kind tells MLflow 3's UI to open the experiment in its model-training view.
+        return client.create_experiment(name, artifact_location=location, tags=EXPERIMENT_TAGS)
     except Exception:
         # Another process (a sweep job, a DDP rank) may have created it meanwhile.
         experiment = client.get_experiment_by_name(name)
