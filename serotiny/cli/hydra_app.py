@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 from serotiny.cli.errors import fail, show_tracebacks, user_errors_exit_cleanly
 from serotiny.cli.overrides import check_composes
 from serotiny.cli.project import find_project
+from serotiny.cli.quiet import quiet_known_noise
 from serotiny.cli.relaunch import leave_for_extra_ranks, relaunched_config_dir
 from serotiny.cluster import slurm_job, srun_task_rank
 from serotiny.commands import run_command
@@ -140,6 +141,7 @@ def run_operation(operation: str, arguments: list[str]) -> None:
     import hydra
 
     def task(cfg: DictConfig) -> Any:
+        quiet_known_noise()  # again: a cluster job starts here, not in main()
         with user_errors_exit_cleanly():
             return run_command(operation, cfg)
 

@@ -12,6 +12,7 @@ import os
 import sys
 
 from serotiny.cli.errors import user_errors_exit_cleanly
+from serotiny.cli.quiet import VERBOSE_ENV, quiet_known_noise
 from serotiny.cli.relaunch import relaunched_operation
 
 
@@ -20,7 +21,8 @@ def train(*overrides: str) -> None:
 
     Rerunning with the same ++mlflow.run_name resumes a crashed run and skips a finished one.
     Takes Hydra overrides and flags (--multirun, --cfg job, --help); --config-dir DIR
-    uses DIR instead of the project's config folder; --debug shows full tracebacks.
+    uses DIR instead of the project's config folder; --debug shows full tracebacks;
+    --verbose shows every message, including the known noise hidden by default.
     """
     _run_operation("train", list(overrides))
 
@@ -94,6 +96,10 @@ def main(argv: list[str] | None = None) -> None:
     if "--debug" in arguments:
         arguments.remove("--debug")
         os.environ["SEROTINY_DEBUG"] = "1"
+    if "--verbose" in arguments:
+        arguments.remove("--verbose")
+        os.environ[VERBOSE_ENV] = "1"  # inherited by DDP ranks and cluster jobs
+    quiet_known_noise()
     with user_errors_exit_cleanly():
         operation = relaunched_operation()
         if operation is not None and (not arguments or arguments[0] not in COMMANDS):
