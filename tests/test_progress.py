@@ -8,7 +8,6 @@ so no assert waits on the clock."""
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.demos.boring_classes import BoringModel
 from omegaconf import OmegaConf
+from terminal import Terminal
 
 from serotiny.io import progress as io_progress
 from serotiny.io.dataframe.checks import check_files_exist
@@ -38,12 +38,11 @@ def log_file(tmp_path: Path) -> Iterator[IO[str]]:
 
 
 @pytest.fixture
-def terminal() -> Iterator[tuple[IO[str], int]]:
-    """A pseudo-terminal: the file a program writes to, and the end to read it from."""
-    main, secondary = os.openpty()
-    with os.fdopen(secondary, "w") as file:
-        yield file, main
-    os.close(main)
+def terminal() -> Iterator[Terminal]:
+    """A pseudo-terminal, closed after the test."""
+    opened = Terminal()
+    yield opened
+    opened.close()
 
 
 def stderr_is(monkeypatch: pytest.MonkeyPatch, file: IO[str]) -> None:
@@ -82,9 +81,9 @@ def trainer_of(options: dict[str, Any], callbacks: list[Any] | None = None, **ov
 
 
 def test_a_terminal_gets_the_rich_bar_a_file_gets_log_lines(
-    terminal: tuple[IO[str], int], log_file: IO[str], monkeypatch: pytest.MonkeyPatch
+    terminal: Terminal, log_file: IO[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    stderr_is(monkeypatch, terminal[0])
+    stderr_is(monkeypatch, terminal.file)
     assert isinstance(trainer_of({}).progress_bar_callback, RunProgressBar)
     shown = trainer_of({"enable_progress_bar": True}).progress_bar_callback
     assert isinstance(shown, RunProgressBar)
@@ -93,9 +92,9 @@ def test_a_terminal_gets_the_rich_bar_a_file_gets_log_lines(
 
 
 def test_the_project_turns_progress_off_or_brings_its_own(
-    terminal: tuple[IO[str], int], monkeypatch: pytest.MonkeyPatch
+    terminal: Terminal, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    stderr_is(monkeypatch, terminal[0])
+    stderr_is(monkeypatch, terminal.file)
     assert trainer_of({"enable_progress_bar": False}).progress_bar_callback is None
     own = TQDMProgressBar()
     trainer = trainer_of({}, [own])
@@ -172,12 +171,12 @@ def test_checking_many_files_logs_its_progress(
 
 
 def test_a_bar_is_drawn_on_a_terminal_once_work_takes_a_while(
-    terminal: tuple[IO[str], int], monkeypatch: pytest.MonkeyPatch
+    terminal: Terminal, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    stderr_is(monkeypatch, terminal[0])
+    stderr_is(monkeypatch, terminal.file)
     monkeypatch.setattr(io_progress, "SHOW_AFTER_SECONDS", 0.0)
     assert sum(track(range(50), "counting things")) == sum(range(50))
-    drawn = os.read(terminal[1], 65536).decode("utf-8", "replace")
+    drawn = terminal.close()
     assert "counting things" in drawn and "━" in drawn
 
 

@@ -88,6 +88,7 @@ class RunProgressBar(RichProgressBar):
 
     While the bar is drawn, log lines are written through it (above the bar) rather than
     across it: the handlers that print to the terminal write to rich's proxy of the stream.
+    A stream that goes to a file (``serotiny train > train.log``) keeps its lines.
     """
 
     def __init__(self, **kwargs: Any) -> None:
@@ -101,6 +102,7 @@ class RunProgressBar(RichProgressBar):
     def _init_progress(self, trainer: pl.Trainer) -> None:
         super()._init_progress(trainer)
         if self.progress is not None and not self._rerouted:
+            _keep_files_out_of_the_bar()
             self._rerouted = _log_through_proxies()
 
     def _stop_progress(self) -> None:
@@ -179,6 +181,22 @@ class EpochLogLines(ProgressBar):
         if self._evaluation is not None:
             self._evaluation.close()
             self._evaluation = None
+
+
+def _keep_files_out_of_the_bar() -> None:
+    """Undo rich's redirection of stdout or stderr where that stream is not a terminal:
+    rich would print what is written there on the bar's terminal instead of the file."""
+    for name in ("stdout", "stderr"):
+        real = getattr(getattr(sys, name), "rich_proxied_file", None)  # a rich FileProxy's
+        if real is not None and not _is_terminal(real):
+            setattr(sys, name, real)
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
 
 
 def _log_through_proxies() -> list[tuple[logging.StreamHandler, Any]]:
