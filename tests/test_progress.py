@@ -207,3 +207,19 @@ def test_a_file_being_written_shows_its_size(
     lines = progress_lines(caplog)
     assert "downloading checkpoints/best.ckpt: 2.0 MB of 4.0 MB" in lines
     assert lines[-1].startswith("downloading checkpoints/best.ckpt: done, 2.0 MB of 4.0 MB in ")
+
+
+def test_an_extra_distributed_rank_shows_nothing(
+    log_file: IO[str],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    log_every_update: None,
+) -> None:
+    stderr_is(monkeypatch, log_file)
+    caplog.set_level(logging.INFO)
+    monkeypatch.setenv("LOCAL_RANK", "1")  # as Lightning starts rank 1 of a DDP training
+    assert sum(track(range(20), "counting")) == sum(range(20))
+    assert progress_lines(caplog) == []
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    assert sum(track(range(20), "counting")) == sum(range(20))
+    assert progress_lines(caplog)[-1].startswith("counting: done, 20/20 in ")

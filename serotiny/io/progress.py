@@ -8,7 +8,8 @@ without a line per item. So:
   that appears only once the work has taken :data:`SHOW_AFTER_SECONDS`, so quick work shows
   nothing and leaves nothing behind;
 * elsewhere, one log line every :data:`LOG_EVERY_SECONDS` while the work lasts, and a last
-  one when it ends, only for work that logged any.
+  one when it ends, only for work that logged any;
+* nothing in a distributed rank other than 0, which does the same work.
 
 Training's own progress (a Lightning progress bar, or a line per epoch) is
 ``serotiny.trainer_parts.progress``; it decides terminal or not with :func:`on_terminal`.
@@ -25,6 +26,8 @@ Example::
 from __future__ import annotations
 
 import logging
+import math
+import os
 import sys
 import threading
 import time
@@ -55,6 +58,13 @@ def on_terminal() -> bool:
         return False
 
 
+def extra_rank() -> bool:
+    """Whether this process is a distributed rank other than 0 (Lightning's ``RANK`` and
+    ``LOCAL_RANK``, srun's ``SLURM_PROCID``)."""
+    names = ("RANK", "LOCAL_RANK", "SLURM_PROCID")
+    return any(os.environ.get(name, "0") not in ("", "0") for name in names)
+
+
 class Reporter:
     """Shows how far some work of ``total`` units has come; see the module's docstring.
 
@@ -78,9 +88,9 @@ class Reporter:
         self._terminal = on_terminal() if terminal is None else terminal
         self._bar: Any = None
         self._task: Any = None
-        self._next_check = self.started + (
-            SHOW_AFTER_SECONDS if self._terminal else LOG_EVERY_SECONDS
-        )
+        wait = SHOW_AFTER_SECONDS if self._terminal else LOG_EVERY_SECONDS
+        # Each DDP rank does the same work; rank 0 shows it for all, on the same terminal.
+        self._next_check = math.inf if extra_rank() else self.started + wait
         self._logged = False
 
     def update(self, completed: float) -> None:
