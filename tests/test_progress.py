@@ -52,8 +52,10 @@ def stderr_is(monkeypatch: pytest.MonkeyPatch, file: IO[str]) -> None:
 
 
 @pytest.fixture
-def log_every_update(monkeypatch: pytest.MonkeyPatch) -> None:
+def every_update_shows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every update shows: no wait between log lines, ``track`` updates at each item."""
     monkeypatch.setattr(io_progress, "LOG_EVERY_SECONDS", 0.0)
+    monkeypatch.setattr(io_progress, "_TRACK_STRIDE", 1)
 
 
 def progress_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -130,7 +132,7 @@ def test_long_predictions_log_periodic_lines(
     log_file: IO[str],
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
-    log_every_update: None,
+    every_update_shows: None,
 ) -> None:
     stderr_is(monkeypatch, log_file)
     caplog.set_level(logging.INFO)
@@ -155,7 +157,7 @@ def test_checking_many_files_logs_its_progress(
     log_file: IO[str],
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
-    log_every_update: None,
+    every_update_shows: None,
 ) -> None:
     stderr_is(monkeypatch, log_file)
     caplog.set_level(logging.INFO)
@@ -171,7 +173,7 @@ def test_checking_many_files_logs_its_progress(
 
 
 def test_a_bar_is_drawn_on_a_terminal_once_work_takes_a_while(
-    terminal: Terminal, monkeypatch: pytest.MonkeyPatch
+    terminal: Terminal, monkeypatch: pytest.MonkeyPatch, every_update_shows: None
 ) -> None:
     stderr_is(monkeypatch, terminal.file)
     monkeypatch.setattr(io_progress, "SHOW_AFTER_SECONDS", 0.0)
@@ -185,7 +187,7 @@ def test_a_file_being_written_shows_its_size(
     log_file: IO[str],
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
-    log_every_update: None,
+    every_update_shows: None,
 ) -> None:
     stderr_is(monkeypatch, log_file)
     caplog.set_level(logging.INFO)
@@ -213,7 +215,7 @@ def test_an_extra_distributed_rank_shows_nothing(
     log_file: IO[str],
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
-    log_every_update: None,
+    every_update_shows: None,
 ) -> None:
     stderr_is(monkeypatch, log_file)
     caplog.set_level(logging.INFO)

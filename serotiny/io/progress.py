@@ -46,6 +46,9 @@ SHOW_AFTER_SECONDS = 1.0
 LOG_EVERY_SECONDS = 30.0
 #: A bar redraws at most this often (a rich update costs microseconds; items can be cheaper).
 _REDRAW_SECONDS = 0.1
+#: ``track`` looks at the clock once per this many items (a clock read costs more than a
+#: cheap item, such as a file's existence check).
+_TRACK_STRIDE = 64
 #: A file being written is measured this often.
 _POLL_SECONDS = 0.2
 
@@ -162,11 +165,12 @@ def track(items: Iterable[T], description: str, total: int | None = None) -> Ite
     reporter = Reporter(description, total)
     done = 0
     try:
-        for item in items:
+        for done, item in enumerate(items, 1):  # noqa: B007  # ``done`` is read after the loop
             yield item
-            done += 1
-            reporter.update(done)
+            if not done % _TRACK_STRIDE:
+                reporter.update(done)
     finally:
+        reporter.completed = done
         reporter.close()
 
 
