@@ -29,7 +29,7 @@ from serotiny.settings.schema import register_settings
 from serotiny.tracking.store import connect
 
 # Commands whose config is another command's (the CLI's rule too).
-CONFIG_NAMES = {"validate": "train", "cross_validate": "train"}
+CONFIG_NAMES = {"validate": "train", "cross_validate": "train", "register": "train"}
 
 
 def forget_project_modules() -> None:

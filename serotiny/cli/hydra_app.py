@@ -27,7 +27,9 @@ from serotiny.commands import run_command
 from serotiny.errors import ProjectNotFoundError
 from serotiny.settings.schema import register_settings
 
-OPERATIONS = ("train", "test", "predict", "validate")
+OPERATIONS = ("train", "test", "predict", "validate", "register")
+#: Commands that compose another command's config when the project has none of their own.
+CONFIG_OF = {"validate": "train", "register": "train"}
 PACKAGED_CONFIGS = "pkg://serotiny.config"
 PROJECT_ROOT_ENV = "SEROTINY_PROJECT_ROOT"
 _HELP_FLAGS = {"--help", "-h", "--hydra-help", "--shell-completion", "-sc", "--info", "-i"}
@@ -124,7 +126,7 @@ def run_operation(operation: str, arguments: list[str]) -> None:
     arguments = list(arguments)
     config_dir, root = resolve_config_dir(arguments)
     if not (config_dir / f"{operation}.yaml").is_file():
-        config_name = "train" if operation == "validate" else operation
+        config_name = CONFIG_OF.get(operation, operation)
         if not (config_dir / f"{config_name}.yaml").is_file():
             fail(f"{config_dir} has no {operation}.yaml: this project cannot '{operation}'")
     else:

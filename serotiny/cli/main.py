@@ -1,6 +1,6 @@
 """The ``serotiny`` console script.
 
-Commands that run on a Hydra config (train, test, predict, validate) hand their raw
+Commands that run on a Hydra config (train, test, predict, validate, register) hand their raw
 arguments to Hydra untouched: fire's own flag parsing would mangle Hydra's grammar
 (``--cfg job``, ``key=[1,2]``, ``--multirun``). Everything else is dispatched by fire.
 Imports stay lazy so ``serotiny --help`` answers without loading torch or mlflow.
@@ -48,6 +48,16 @@ def validate(*overrides: str) -> None:
     _run_operation("validate", list(overrides))
 
 
+def register(*overrides: str) -> None:
+    """Register a trained run as a version of an MLflow registered model:
+    serotiny register ++mlflow.run_name=NAME ++registry.name=cells ++registry.alias=champion
+
+    The alias then names it: serotiny test ++mlflow.run_id=models:/cells@champion. A
+    cross-validation registers the ensemble of its folds. Composes the project's train.yaml.
+    """
+    _run_operation("register", list(overrides))
+
+
 def new(output_dir: str = ".", no_input: bool = False, **context: str) -> None:
     """Create a new serotiny project from the bundled cookiecutter template.
 
@@ -71,10 +81,11 @@ COMMANDS = {
     "test": test,
     "predict": predict,
     "validate": validate,
+    "register": register,
     "new": new,
     "version": version,
 }
-HYDRA_COMMANDS = ("train", "test", "predict", "validate")
+HYDRA_COMMANDS = ("train", "test", "predict", "validate", "register")
 
 
 def usage() -> str:

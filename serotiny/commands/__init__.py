@@ -25,6 +25,7 @@ COMMANDS = {
     "test": "serotiny.commands.test:test",
     "predict": "serotiny.commands.predict:predict",
     "validate": "serotiny.commands.validate:validate",
+    "register": "serotiny.commands.register:register",
 }
 
 

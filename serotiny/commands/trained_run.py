@@ -11,19 +11,18 @@ from pathlib import Path
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
 from mlflow import MlflowClient
-from mlflow.entities import Run
 from omegaconf import DictConfig
 
 from serotiny.api.models_from_runs import build_model_from_run
 from serotiny.cluster import srun_task_rank
 from serotiny.commands.job_setup import output_folder, start_job
 from serotiny.commands.split_assignment import reuse_split_assignment
-from serotiny.errors import RunLookupError, SerotinyUserError
+from serotiny.errors import SerotinyUserError
 from serotiny.settings.schema import Settings
 from serotiny.tracking.artifacts import load_run_config
 from serotiny.tracking.evaluation_records import EvaluatedData, evaluated_data
-from serotiny.tracking.run_names import get_run_by_name
-from serotiny.tracking.store import connect, redacted_uri
+from serotiny.tracking.model_source import ModelSource, find_model_source
+from serotiny.tracking.store import connect
 from serotiny.trainer_parts.builders import (
     instantiate_callbacks,
     instantiate_datamodule,
@@ -53,20 +52,28 @@ class TrainedRun:
     checkpoint: str
 
 
-def find_trained_run(client: MlflowClient, settings: Settings) -> Run:
-    """The run ``mlflow.run_id`` or ``mlflow.run_name`` names."""
-    tracking = settings.mlflow
-    if tracking.run_id:
-        try:
-            return client.get_run(tracking.run_id)
-        except Exception as error:
-            raise RunLookupError(
-                f"no run with id '{tracking.run_id}' at {redacted_uri(client)}; check "
-                "++mlflow.run_id"
-            ) from error
-    if not tracking.run_name:
-        raise RunLookupError("which run? give the trained run's name with ++mlflow.run_name=NAME")
-    return get_run_by_name(client, tracking.experiment_name, tracking.run_name)
+def find_trained_run(client: MlflowClient, settings: Settings) -> ModelSource:
+    """The run ``mlflow.run_id`` or ``mlflow.run_name`` names, or the run of the registered
+    version a ``models:/`` URI in ``mlflow.run_id`` names, with the checkpoint to load (a
+    version's own, whatever ``checkpoint.use`` says)."""
+    source = find_model_source(client, settings)
+    if source.version is not None:
+        log.info(
+            "%s is version %s of model '%s': the %s checkpoint of run '%s' (%s)",
+            settings.mlflow.run_id,
+            source.version.version,
+            source.version.name,
+            source.checkpoint,
+            source.run.info.run_name,
+            source.run.info.run_id,
+        )
+    if source.run.info.status != "FINISHED":
+        log.warning(
+            "run '%s' is %s, not FINISHED: using its latest checkpoint",
+            source.run.info.run_name,
+            source.run.info.status,
+        )
+    return source
 
 
 class SeveralProcessesError(SerotinyUserError):
@@ -136,14 +143,8 @@ def open_trained_run(
     if one_process_for:
         refuse_several_processes(trainer, one_process_for)
     client = connect(settings.mlflow.tracking_uri)
-    run = find_trained_run(client, settings)
-    if run.info.status != "FINISHED":
-        log.warning(
-            "run '%s' is %s, not FINISHED: using its latest checkpoint",
-            run.info.run_name,
-            run.info.status,
-        )
-    checkpoint = settings.checkpoint.use.value
+    source = find_trained_run(client, settings)
+    run = source.run
     datamodule = instantiate_datamodule(cfg.data)
     reuse_split_assignment(client, run, datamodule, cfg.data, data_folder(folder))
     if hasattr(datamodule, "validate"):
@@ -151,7 +152,7 @@ def open_trained_run(
     data = evaluated_data(run, load_run_config(client, run.info.run_id), cfg.data)
     log.info("run '%s' evaluated on %s", run.info.run_name, data.describe())
     model = build_model_from_run(
-        client, run.info.run_id, checkpoint, settings.ensemble.aggregate.value
+        client, run.info.run_id, source.checkpoint, settings.ensemble.aggregate.value
     )
     return TrainedRun(
         client,
@@ -164,5 +165,5 @@ def open_trained_run(
         settings,
         new_trainer,
         data,
-        checkpoint,
+        source.checkpoint,
     )
