@@ -27,7 +27,7 @@ def test_an_experiment_runs_train_test_and_predict(workspace: Workspace) -> None
     assert run.data.params["checkpoint.monitor"] == "val_accuracy"
     assert {"test_accuracy", "val_accuracy"} <= set(run.data.metrics)
     artifacts = {a.path for a in workspace.client().list_artifacts(run.info.run_id, "predictions")}
-    assert artifacts == {"predictions/predictions.parquet"}
+    assert artifacts == {"predictions/predictions.parquet", "predictions/lineage.json"}
 
 
 def run_folder(project: Path, command: str, *overrides: str) -> str:

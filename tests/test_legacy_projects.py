@@ -69,9 +69,9 @@ def test_train_test_and_predict_share_one_finished_run(legacy: LegacyProject) ->
 
 def test_predictions_are_stored_in_the_run(legacy: LegacyProject) -> None:
     run_id = legacy.runs()[0].info.run_id
-    stored = legacy.client.list_artifacts(run_id, "predictions")
-    assert [a.path for a in stored] == ["predictions/predictions.parquet"]
-    table = pd.read_parquet(legacy.client.download_artifacts(run_id, stored[0].path))
+    stored = sorted(a.path for a in legacy.client.list_artifacts(run_id, "predictions"))
+    assert stored == ["predictions/lineage.json", "predictions/predictions.parquet"]
+    table = pd.read_parquet(legacy.client.download_artifacts(run_id, stored[1]))
     assert len(table) == MANIFEST_ROWS
     assert table["id"].iloc[0] == "flower_000"
 

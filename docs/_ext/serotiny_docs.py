@@ -89,7 +89,7 @@ class CliCommands(SphinxDirective):
             if name in HYDRA_COMMANDS:
                 section += nodes.paragraph(
                     text=f"serotiny {name} composes the project's {name}.yaml "
-                    + ("(or train.yaml) " if name == "validate" else "")
+                    + ("(or train.yaml) " if name in ("validate", "register") else "")
                     + "with Hydra: arguments are Hydra overrides and flags."
                 )
             self.state.document.note_implicit_target(section, section)

@@ -3,6 +3,8 @@
 A run holds everything needed to rebuild its model: the resolved config it was trained with
 and its checkpoints. The project's config tree is not used, so a model loads in any Python
 process (a notebook, another project) where the classes its config names are importable.
+A version of a registered model (``models:/cells@champion``) is a run and one of its
+checkpoints, loaded the same way (see :mod:`serotiny.tracking.registry`).
 """
 
 from __future__ import annotations
@@ -16,8 +18,11 @@ from mlflow import MlflowClient
 
 from serotiny.errors import RunLookupError
 from serotiny.models.ensemble import EnsembleModule
+from serotiny.settings.schema import CheckpointChoice
 from serotiny.tracking.artifacts import download_checkpoint, load_run_config
 from serotiny.tracking.cross_validation_runs import fold_runs, is_cross_validation_run
+from serotiny.tracking.model_source import is_model_uri, resolve_model_uri, version_run
+from serotiny.tracking.registry import RegistryError
 from serotiny.tracking.run_names import resolve_run_id
 from serotiny.tracking.store import connect
 from serotiny.trainer_parts.checkpoint_files import load_checkpoint_state
@@ -52,12 +57,31 @@ def build_ensemble_from_run(
 
 
 def build_model_from_run(
-    client: MlflowClient, run_id: str, checkpoint: str = "best", aggregate: str = "mean"
+    client: MlflowClient, run_id: str, checkpoint: str | None = None, aggregate: str = "mean"
 ) -> pl.LightningModule:
-    """The run's model: its own, or the ensemble of its folds for a cross-validation."""
+    """The run's model: its own, or the ensemble of its folds for a cross-validation.
+
+    ``run_id`` may be a registered model's version (``models:/cells@champion``,
+    ``models:/cells/3``): its run is loaded with the checkpoint it was registered with.
+    ``checkpoint`` None means ``best`` for a run.
+    """
+    run_id, checkpoint = pinned_checkpoint(client, run_id, checkpoint)
     if is_cross_validation_run(client, run_id):
         return build_ensemble_from_run(client, run_id, checkpoint, aggregate)
     return build_single_model(client, run_id, checkpoint)
+
+
+def pinned_checkpoint(client: MlflowClient, run_id: str, checkpoint: str | None) -> tuple[str, str]:
+    """The run id and checkpoint to load: a ``models:/`` URI's run and its registered one."""
+    if not is_model_uri(run_id):
+        return run_id, checkpoint or CheckpointChoice.best.value
+    version = resolve_model_uri(client, run_id)
+    if checkpoint not in (None, version.checkpoint):
+        raise RegistryError(
+            f"{run_id} is the {version.checkpoint} checkpoint of run {version.run_id}; load "
+            f"that run by id for its {checkpoint} checkpoint, or leave checkpoint out"
+        )
+    return version_run(client, version).info.run_id, version.checkpoint
 
 
 def load_model_from_checkpoint(
@@ -66,17 +90,20 @@ def load_model_from_checkpoint(
     *,
     run_name: str | None = None,
     experiment_name: str | None = None,
-    checkpoint: str = "best",
+    checkpoint: str | None = None,
     aggregate: str = "mean",
 ) -> pl.LightningModule:
     """Load a trained model from an MLflow run, in any Python process (e.g. a notebook).
 
     Args:
         tracking_uri: the MLflow tracking URI the run was logged to.
-        run_id: the run's id. Alternatively give ``run_name`` and ``experiment_name``.
+        run_id: the run's id, or a registered model's version: ``"models:/cells@champion"``
+            (the version an alias points at) or ``"models:/cells/3"``. Alternatively give
+            ``run_name`` and ``experiment_name``.
         run_name: the run's (unique) name, used with ``experiment_name``.
         experiment_name: the experiment holding ``run_name``.
-        checkpoint: ``"best"`` (default) or ``"last"``.
+        checkpoint: ``"best"`` or ``"last"``; left out, ``"best"`` for a run and the
+            checkpoint a registered version was registered with.
         aggregate: for a cross-validation parent run, how the folds' outputs are combined
             (``"mean"`` or ``"median"``).
 
@@ -91,7 +118,12 @@ def load_model_from_checkpoint(
         >>> model = load_model_from_checkpoint(  # doctest: +SKIP
         ...     "sqlite:///path/to/project/mlruns.db", run_name="first", experiment_name="default"
         ... )
+        >>> champion = load_model_from_checkpoint(  # doctest: +SKIP
+        ...     "sqlite:///path/to/project/mlruns.db", "models:/cells@champion"
+        ... )
     """
     client = connect(tracking_uri)
-    resolved = resolve_run_id(client, run_id, run_name, experiment_name)
-    return build_model_from_run(client, resolved, checkpoint, aggregate)
+    if not is_model_uri(run_id):
+        run_id = resolve_run_id(client, run_id, run_name, experiment_name)
+    assert run_id is not None
+    return build_model_from_run(client, run_id, checkpoint, aggregate)

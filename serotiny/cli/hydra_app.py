@@ -21,13 +21,14 @@ from serotiny.cli.errors import fail, show_tracebacks, user_errors_exit_cleanly
 from serotiny.cli.job_files import redact_job_files
 from serotiny.cli.overrides import check_composes
 from serotiny.cli.project import find_project
+from serotiny.cli.quiet import quiet_known_noise
 from serotiny.cli.relaunch import leave_for_extra_ranks, relaunched_config_dir
 from serotiny.cluster import slurm_job, srun_task_rank
 from serotiny.commands import CONFIG_NAMES, run_command
 from serotiny.errors import ProjectNotFoundError
 from serotiny.settings.schema import register_settings
 
-OPERATIONS = ("train", "test", "predict", "validate", "sync", "runs")
+OPERATIONS = ("train", "test", "predict", "validate", "sync", "runs", "register")
 PACKAGED_CONFIGS = "pkg://serotiny.config"
 PROJECT_ROOT_ENV = "SEROTINY_PROJECT_ROOT"
 _HELP_FLAGS = {"--help", "-h", "--hydra-help", "--shell-completion", "-sc", "--info", "-i"}
@@ -140,6 +141,7 @@ def run_operation(operation: str, arguments: list[str]) -> None:
     import hydra
 
     def task(cfg: DictConfig) -> Any:
+        quiet_known_noise()  # again: a cluster job starts here, not in main()
         redact_job_files()
         with user_errors_exit_cleanly():
             return run_command(operation, cfg)

@@ -1,6 +1,6 @@
 """The ``serotiny`` console script.
 
-Commands that run on a Hydra config (train, test, predict, validate) hand their raw
+Commands that run on a Hydra config (train, test, predict, validate, register) hand their raw
 arguments to Hydra untouched: fire's own flag parsing would mangle Hydra's grammar
 (``--cfg job``, ``key=[1,2]``, ``--multirun``). Everything else is dispatched by fire.
 Imports stay lazy so ``serotiny --help`` answers without loading torch or mlflow.
@@ -12,6 +12,7 @@ import os
 import sys
 
 from serotiny.cli.errors import user_errors_exit_cleanly
+from serotiny.cli.quiet import VERBOSE_ENV, quiet_known_noise
 from serotiny.cli.relaunch import relaunched_operation
 
 # Set by `serotiny runs --stale` for the runs command (read in serotiny.commands.runs).
@@ -23,7 +24,8 @@ def train(*overrides: str) -> None:
 
     Rerunning with the same ++mlflow.run_name resumes a crashed run and skips a finished one.
     Takes Hydra overrides and flags (--multirun, --cfg job, --help); --config-dir DIR
-    uses DIR instead of the project's config folder; --debug shows full tracebacks.
+    uses DIR instead of the project's config folder; --debug shows full tracebacks;
+    --verbose shows every message, including the known noise hidden by default.
     """
     _run_operation("train", list(overrides))
 
@@ -72,6 +74,16 @@ def runs(*overrides: str) -> None:
     _run_operation("runs", arguments)
 
 
+def register(*overrides: str) -> None:
+    """Register a trained run as a version of an MLflow registered model:
+    serotiny register ++mlflow.run_name=NAME ++registry.name=cells ++registry.alias=champion
+
+    The alias then names it: serotiny test ++mlflow.run_id=models:/cells@champion. A
+    cross-validation registers the ensemble of its folds. Composes the project's train.yaml.
+    """
+    _run_operation("register", list(overrides))
+
+
 def new(output_dir: str = ".", no_input: bool = False, **context: str) -> None:
     """Create a new serotiny project from the bundled cookiecutter template.
 
@@ -97,10 +109,11 @@ COMMANDS = {
     "validate": validate,
     "sync": sync,
     "runs": runs,
+    "register": register,
     "new": new,
     "version": version,
 }
-HYDRA_COMMANDS = ("train", "test", "predict", "validate", "sync", "runs")
+HYDRA_COMMANDS = ("train", "test", "predict", "validate", "sync", "runs", "register")
 
 
 def usage() -> str:
@@ -122,6 +135,10 @@ def main(argv: list[str] | None = None) -> None:
     if "--debug" in arguments:
         arguments.remove("--debug")
         os.environ["SEROTINY_DEBUG"] = "1"
+    if "--verbose" in arguments:
+        arguments.remove("--verbose")
+        os.environ[VERBOSE_ENV] = "1"  # inherited by DDP ranks and cluster jobs
+    quiet_known_noise()
     with user_errors_exit_cleanly():
         operation = relaunched_operation()
         if operation is not None and (not arguments or arguments[0] not in COMMANDS):

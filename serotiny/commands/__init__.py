@@ -27,10 +27,17 @@ COMMANDS = {
     "validate": "serotiny.commands.validate:validate",
     "sync": "serotiny.commands.sync:sync",
     "runs": "serotiny.commands.runs:runs",
+    "register": "serotiny.commands.register:register",
 }
 # Commands that run on another command's config (the project's train.yaml), when the project
 # has no config of their own name.
-CONFIG_NAMES = {"validate": "train", "cross_validate": "train", "sync": "train", "runs": "train"}
+CONFIG_NAMES = {
+    "validate": "train",
+    "cross_validate": "train",
+    "sync": "train",
+    "runs": "train",
+    "register": "train",
+}
 
 
 def command_for(name: str, cfg: DictConfig) -> str:

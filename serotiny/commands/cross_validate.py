@@ -29,6 +29,7 @@ from serotiny.tracking.cross_validation_runs import (
 )
 from serotiny.tracking.heartbeat import Heartbeat
 from serotiny.tracking.outcome import run_outcome
+from serotiny.tracking.registry import register_if_configured
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,7 @@ def cross_validate(cfg: DictConfig) -> float | None:
             log.info("cross-validation '%s': fold %d of %d", parent.run_name, fold + 1, folds)
             train(fold_config(cfg, settings, parent, fold), extra_tags={FOLD_TAG: str(fold)})
         summary = summarize_folds(parent.client, parent.run_id)
+    register_if_configured(parent.client, parent.run_id, settings)  # the folds as one version
     log.info(
         "cross-validation '%s' finished: %s",
         parent.run_name,

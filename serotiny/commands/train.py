@@ -39,6 +39,7 @@ from serotiny.tracking.heartbeat import Heartbeat
 from serotiny.tracking.journal import RunJournal
 from serotiny.tracking.outcome import run_outcome
 from serotiny.tracking.rank_handover import handover_tags, join_rank_zero
+from serotiny.tracking.registry import register_if_configured
 from serotiny.tracking.run_pictures import log_loss_curves
 from serotiny.trainer_parts.graceful_stop import first_interrupt_stops_gracefully
 
@@ -76,6 +77,7 @@ def train(cfg: DictConfig, extra_tags: dict[str, str] | None = None) -> float | 
         trainer = fit_in_run(cfg, settings, parts, run, journal, folder)
     log_loss_curves(run.client, run.run_id, run.run_name, folder / "plots")
     log.info("run '%s' (%s) finished", run.run_name, run.run_id)
+    register_if_configured(run.client, run.run_id, settings)  # its records are all in MLflow
     return monitored_value(trainer, settings.checkpoint.monitor)
 
 

@@ -1,7 +1,7 @@
 """OmegaConf resolvers serotiny's configs use, e.g. in the output folder of every command.
 
-``${serotiny.job_label:}`` names what a command works on (the run's name, else the model's
-class), so that ``outputs/train/<time>_<label>_<token>`` says what ran;
+``${serotiny.job_label:}`` names what a command works on (the run's name or registered
+model, else the model's class), so that ``outputs/train/<time>_<label>_<token>`` says what ran;
 ``${serotiny.unique:}`` is a short random token, the same everywhere in one job, so that
 two commands started in the same second never share a folder.
 """
@@ -22,10 +22,14 @@ def _safe(text: str, limit: int = 60) -> str:
 
 
 def job_label(*, _root_: DictConfig) -> str:
-    """The run's name when one is given, else the short class name of the model."""
+    """The run's name when one is given (or a registered model's version, ``cells-champion``
+    for ``models:/cells@champion``), else the short class name of the model."""
     run_name = OmegaConf.select(_root_, "mlflow.run_name", default=None)
     if run_name:
         return _safe(str(run_name))
+    run_id = str(OmegaConf.select(_root_, "mlflow.run_id", default=None) or "")
+    if run_id.startswith("models:/"):
+        return _safe(run_id.removeprefix("models:/"))
     target = OmegaConf.select(_root_, "model._target_", default=None)
     return _safe(str(target).rsplit(".", 1)[-1]) if target else "job"
 

@@ -2,9 +2,9 @@
 
 A project's config tree holds two kinds of sections. ``model``, ``data``, ``trainer`` and the
 project's own keys describe objects that Hydra builds, and are the project's business.
-``mlflow``, ``resume``, ``checkpoint``, ``cv``, ``paths``, ``predictions``, ``ensemble`` and
-``search`` are serotiny's: each key has one meaning in every command, a type, and a default
-here. A key serotiny does not know in those sections is a mistake
+``mlflow``, ``resume``, ``checkpoint``, ``cv``, ``paths``, ``predictions``, ``ensemble``,
+``search`` and ``registry`` are serotiny's: each key has one meaning in every command, a type,
+and a default here. A key serotiny does not know in those sections is a mistake
 (``++resume.allow_config_chnage=true`` would otherwise be ignored without a word), reported
 by ``serotiny.settings.reading``.
 
@@ -15,10 +15,12 @@ puts ``serotiny_settings`` first in its defaults list shows every setting and it
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
+from serotiny.errors import SerotinyUserError
 from serotiny.settings.resolvers import register_resolvers
 
 SETTINGS_CONFIG_NAME = "serotiny_settings"
@@ -62,7 +64,10 @@ class TrackingSettings:
     #: The run's name, unique under the experiment, so that rerunning a command with it
     #: resumes or skips the run (None gives every training a new generated name).
     run_name: str | None = None
-    #: The run by id instead of by name (for ``test``, ``predict`` and notebooks).
+    #: The run by id instead of by name (for ``test``, ``predict``, ``register`` and
+    #: notebooks), or a registered model's version by its URI: ``models:/cells@champion``
+    #: (an alias) or ``models:/cells/3`` (a version number) loads that version's run and the
+    #: checkpoint it was registered with.
     run_id: str | None = None
     #: Where a new experiment keeps artifacts (None puts them next to a SQLite store, in
     #: ``mlartifacts/``, or wherever the server decides).
@@ -138,7 +143,8 @@ class PathsSettings:
 class PredictionSettings:
     """``predictions``: the table ``serotiny predict`` writes."""
 
-    #: The batch key holding each row's id; rows are numbered in order when it is absent.
+    #: The batch key holding each row's id (required: every prediction says which manifest
+    #: row it is for).
     id_key: str = "id"
     format: PredictionFormat = PredictionFormat.parquet
 
@@ -164,6 +170,54 @@ class SearchSettings:
     trial_number: int | None = None
 
 
+# MLflow's rules for registered model names and aliases, checked before anything runs: a
+# bad alias found only after a training (or after a version was made) would leave half a
+# registration behind.
+_ALIAS = re.compile(r"^[\w-]{1,255}$")
+_RESERVED_ALIAS = re.compile(r"^(latest|v\d+)$", re.IGNORECASE)
+
+
+@dataclass
+class RegistrySettings:
+    """``registry``: a trained run as a version of an MLflow registered model.
+
+    ``serotiny register ++mlflow.run_name=x ++registry.name=cells ++registry.alias=champion``
+    registers run ``x`` (a cross-validation: the ensemble of its folds) as a version of
+    ``cells`` (the one it already is, when registered before) and points the alias at it;
+    ``models:/cells@champion`` then names it in ``++mlflow.run_id`` and
+    ``load_model_from_checkpoint``.
+    """
+
+    #: The registered model (created on first use); None registers nothing.
+    name: str | None = None
+    #: An alias moved to the version (``champion``, ``staging``); None sets none.
+    alias: str | None = None
+    #: Register each run ``serotiny train`` finishes (a cross-validation: its parent run,
+    #: once every fold is done; folds and search trials are not registered on their own).
+    register_after_training: bool = False
+
+    def __post_init__(self) -> None:
+        if self.name is not None and (not self.name.strip() or any(c in self.name for c in "/:@")):
+            raise SerotinyUserError(
+                f"registry.name={self.name!r} is not a registered model name: a name is not "
+                "empty and has no '/', ':' or '@'"
+            )
+        if self.alias is not None and (
+            not _ALIAS.match(self.alias) or _RESERVED_ALIAS.match(self.alias)
+        ):
+            raise SerotinyUserError(
+                f"registry.alias={self.alias!r} is not an alias MLflow accepts: use letters, "
+                "digits, '_' and '-', and neither 'latest' nor v<number>"
+            )
+        if self.name is None and (self.alias is not None or self.register_after_training):
+            what = (
+                "registry.alias" if self.alias is not None else "registry.register_after_training"
+            )
+            raise SerotinyUserError(
+                f"{what} needs a model to register to: add ++registry.name=NAME"
+            )
+
+
 #: serotiny's sections, by the config key they live under.
 SECTIONS: dict[str, type] = {
     "mlflow": TrackingSettings,
@@ -174,6 +228,7 @@ SECTIONS: dict[str, type] = {
     "predictions": PredictionSettings,
     "ensemble": EnsembleSettings,
     "search": SearchSettings,
+    "registry": RegistrySettings,
 }
 
 
@@ -199,6 +254,7 @@ class Settings:
     predictions: PredictionSettings = field(default_factory=PredictionSettings)
     ensemble: EnsembleSettings = field(default_factory=EnsembleSettings)
     search: SearchSettings = field(default_factory=SearchSettings)
+    registry: RegistrySettings = field(default_factory=RegistrySettings)
     seed: int | None = None
     print_config: bool = True
 

@@ -13,6 +13,7 @@ from mlflow import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
 from serotiny.errors import RunLookupError
+from serotiny.io.progress import watch_file
 from serotiny.tracking import CHECKPOINT_ARTIFACT_DIR
 
 CONFIG_ARTIFACT = "config/train.yaml"
@@ -43,17 +44,30 @@ def download_checkpoint(client: MlflowClient, run_id: str, which: str, destinati
     """
     if which not in CHECKPOINT_NAMES:
         raise RunLookupError(f"unknown checkpoint '{which}': choose one of {CHECKPOINT_NAMES}")
-    available = set(list_checkpoints(client, run_id))
+    available = {
+        i.path: i.file_size for i in client.list_artifacts(run_id, CHECKPOINT_ARTIFACT_DIR)
+    }
     order = [which, *(name for name in CHECKPOINT_NAMES if name != which)]
     for name in order:
         artifact = f"{CHECKPOINT_ARTIFACT_DIR}/{name}.ckpt"
         if artifact in available:
-            destination.mkdir(parents=True, exist_ok=True)
-            return Path(client.download_artifacts(run_id, artifact, str(destination)))
+            return download_with_progress(
+                client, run_id, artifact, destination, available[artifact]
+            )
     raise RunLookupError(
         f"run {run_id} has no checkpoint under '{CHECKPOINT_ARTIFACT_DIR}/'; "
         "was it trained with checkpointing enabled?"
     )
+
+
+def download_with_progress(
+    client: MlflowClient, run_id: str, artifact: str, destination: Path, size: int | None
+) -> Path:
+    """``client.download_artifacts`` of one file of ``size`` bytes into ``destination``,
+    showing its progress when it takes a while (``serotiny.io.progress.watch_file``)."""
+    destination.mkdir(parents=True, exist_ok=True)
+    with watch_file(destination / artifact, size, f"downloading {artifact}"):
+        return Path(client.download_artifacts(run_id, artifact, str(destination)))
 
 
 def load_run_config(client: MlflowClient, run_id: str) -> DictConfig:

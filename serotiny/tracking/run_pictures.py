@@ -41,12 +41,3 @@ def prediction_picture(table: pd.DataFrame, folder: Path) -> Path | None:
         return plots.save_figure(figure, folder / "confusion_matrix.png")
     figure = plots.scatter_figure(known["target"], known["prediction"])
     return plots.save_figure(figure, folder / "predicted_vs_true.png")
-
-
-def log_prediction_picture(
-    client: MlflowClient, run_id: str, table: pd.DataFrame, folder: Path
-) -> None:
-    """Draw :func:`prediction_picture` for ``table`` and keep it in the run, if there is one."""
-    picture = prediction_picture(table, folder)
-    if picture is not None:
-        client.log_artifact(run_id, str(picture), PLOTS_ARTIFACT_DIR)

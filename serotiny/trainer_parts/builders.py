@@ -12,6 +12,7 @@ from lightning.pytorch.callbacks import Callback
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from serotiny.errors import SerotinyUserError
+from serotiny.trainer_parts.progress import progress_callbacks
 from serotiny.trainer_parts.pytorch_lightning_era import (
     is_pytorch_lightning_callback,
     pytorch_lightning_message,
@@ -85,12 +86,15 @@ def instantiate_callbacks(cfg: ListConfig | DictConfig | None) -> list[Callback]
 def instantiate_trainer(
     cfg: DictConfig, callbacks: list[Callback], logger: Any, **overrides: Any
 ) -> pl.Trainer:
-    """The Trainer from ``cfg`` (its ``callbacks`` key replaced by the built ``callbacks``)."""
+    """The Trainer from ``cfg`` (its ``callbacks`` key replaced by the built ``callbacks``),
+    with serotiny's progress display unless the config turns it off or brings its own
+    (see ``progress.py``)."""
     options = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(options, dict)
     options.pop("callbacks", None)
     options.setdefault("_target_", "lightning.pytorch.Trainer")
     options.update(overrides)
+    callbacks = [*callbacks, *progress_callbacks(callbacks, options.get("enable_progress_bar"))]
     trainer = _build("trainer", OmegaConf.create(options), callbacks=callbacks, logger=logger)
     if not isinstance(trainer, pl.Trainer):
         raise ConfigTypeError(f"config 'trainer' builds {type(trainer).__name__}, not a Trainer")

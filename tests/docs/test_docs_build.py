@@ -61,6 +61,10 @@ def test_docs_build_without_warnings(tmp_path: Path) -> None:
     # The project tree is listed from a project rendered during the build.
     started = text_of(site / "getting_started.html")
     assert "├── .serotiny" in started and "manifest.csv" in started
+    # The MLflow UI screenshots (scripts/mlflow_ui_screenshot.py) are shipped with the site.
+    page = (site / "getting_started.html").read_text()
+    for image in ("mlflow_ui_metrics.png", "mlflow_ui_plots.png"):
+        assert f'src="_images/{image}"' in page and (site / "_images" / image).is_file()
     # The notebook is part of the site, shown as stored (not executed by the build).
     assert (site / "notebooks" / "load_a_trained_model.html").is_file()
     # Offline: nothing on any page is loaded from another host.

@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 
 from serotiny.errors import ManifestError
 from serotiny.io.dataframe.readers import ManifestTable
+from serotiny.io.progress import track
 
 _ROWS_SHOWN = 5
 
@@ -179,8 +180,11 @@ def check_files_exist(
         ]
     encoded = values.dictionary_encode()
     codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+    paths = encoded.dictionary.to_pylist()
+    # One stat per file: minutes for a large manifest on a network file system, so shown.
+    checked = track(paths, f"checking the files of column {column!r}", total=len(paths))
     exists = np.array(
-        [bool(path) and _exists(manifest.base_dir, path) for path in encoded.dictionary.to_pylist()]
+        [bool(path) and _exists(manifest.base_dir, path) for path in checked]
         + [False],  # code -1 (a null path) never exists
         dtype=bool,
     )

@@ -1,0 +1,139 @@
+"""What a user sees: a progress bar on a terminal, one line per epoch in a log file, and none
+of the known noise unless ``--verbose`` asks for it (the CLI in a subprocess: what it prints
+is the subject)."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import select
+import shutil
+import struct
+import subprocess
+import sys
+import termios
+import time
+from pathlib import Path
+
+import pytest
+from cli_helpers import CliResult, cli_env, run_cli
+
+pytestmark = pytest.mark.slow
+
+EPOCHS = 3
+BAR = "━"  # the bar's own character (rich's progress bar)
+ESCAPE = "\x1b["
+EPOCH_LINE = re.compile(r"\]\[serotiny\.trainer_parts\.progress\]\[INFO\] - Epoch \d+/\d+ · ")
+LITLOGGER_TIP = "litlogger"
+LEAFSPEC = "LeafSpec"
+SRUN_HINT = "The `srun` command is available on your system but is not used"
+MLFLOW_SCHEMA = "Creating initial MLflow database tables"
+
+
+def run_in_terminal(*args: str, cwd: Path, timeout: float = 300) -> CliResult:
+    """Run ``python -m serotiny ARGS`` with a pseudo-terminal (120 columns) as its stdin,
+    stdout and stderr, as in a user's shell; everything it wrote, escapes included."""
+    main, secondary = os.openpty()
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "serotiny", *args],
+        cwd=cwd,
+        env=cli_env(cwd, TERM="xterm-256color"),
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+    )
+    os.close(secondary)
+    output = bytearray()
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([main], [], [], 0.5)
+            try:
+                chunk = os.read(main, 65536) if ready else b""
+            except OSError:  # the terminal closed: everything was read
+                break
+            if ready and not chunk:
+                break
+            output += chunk
+        process.wait(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(main)
+    return CliResult(process.returncode, output.decode("utf-8", "replace"), "")
+
+
+def run_to_file(*args: str, cwd: Path, log: Path) -> CliResult:
+    """Run ``python -m serotiny ARGS`` with stdout and stderr going to the file ``log``."""
+    with log.open("w") as out:
+        completed = subprocess.run(
+            [sys.executable, "-m", "serotiny", *args],
+            cwd=cwd,
+            env=cli_env(cwd),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=300,
+        )
+    return CliResult(completed.returncode, log.read_text(), "")
+
+
+def test_a_training_in_a_terminal_shows_the_progress_bar(project: Path) -> None:
+    result = run_in_terminal(
+        "train", f"++trainer.max_epochs={EPOCHS}", "++mlflow.run_name=bar", cwd=project
+    )
+    assert result.returncode == 0, result.output[-3000:]
+    bars = [line for line in result.output.splitlines() if BAR in line]
+    assert bars, result.output[-3000:]
+    last = f"Epoch {EPOCHS - 1}/{EPOCHS - 1}"
+    # The bar shows the epoch, the global step, the loss and the monitored metric.
+    shown = [line for line in bars if last in line and "step: " in line and "train_loss: " in line]
+    assert shown, bars[-5:]
+    assert re.search(r"val_loss: \d", result.output)  # checkpoint.monitor, by the bar
+    assert LITLOGGER_TIP not in result.output and LEAFSPEC not in result.output
+
+    predicted = run_in_terminal("predict", "++mlflow.run_name=bar", cwd=project)
+    assert predicted.returncode == 0, predicted.output[-3000:]
+    assert any("Predicting" in line and BAR in line for line in predicted.output.splitlines())
+
+
+def test_a_training_logged_to_a_file_has_one_line_per_epoch_and_no_noise(
+    project: Path, tmp_path: Path
+) -> None:
+    result = run_to_file(
+        "train",
+        f"++trainer.max_epochs={EPOCHS}",
+        "++mlflow.run_name=logged",
+        cwd=project,
+        log=tmp_path / "train.log",
+    )
+    assert result.returncode == 0, result.output[-3000:]
+    assert BAR not in result.output and ESCAPE not in result.output
+    lines = result.output.splitlines()
+    epochs = [line for line in lines if EPOCH_LINE.search(line)]
+    # Several steps an epoch, one line each epoch: never a line per step.
+    assert len(epochs) == EPOCHS, "\n".join(epochs)
+    for number, line in enumerate(epochs):
+        assert f"Epoch {number}/{EPOCHS - 1} · step " in line, line
+        assert " · train_loss " in line and " · val_loss " in line, line
+    assert int(re.search(r"step (\d+)", epochs[-1])[1]) > EPOCHS  # type: ignore[index]
+
+    # A default command prints none of the known noise (serotiny/cli/quiet.py).
+    in_slurm_job = bool(os.environ.get("SLURM_JOB_ID"))  # where the srun hint is kept
+    for noise in (LITLOGGER_TIP, LEAFSPEC, MLFLOW_SCHEMA, *([] if in_slurm_job else [SRUN_HINT])):
+        assert noise not in result.output, noise
+    # ... and still prints what Lightning and serotiny say that is worth reading.
+    assert "GPU available" in result.output and "`Trainer.fit` stopped" in result.output
+    assert "run 'logged'" in result.output
+
+
+def test_verbose_shows_the_noise_again(project: Path) -> None:
+    result = run_cli(
+        "train", "--verbose", "++trainer.max_epochs=1", "++mlflow.run_name=loud", cwd=project
+    )
+    assert result.returncode == 0, result.output[-3000:]
+    for noise in (LITLOGGER_TIP, LEAFSPEC, MLFLOW_SCHEMA):
+        assert noise in result.output, noise
+    if shutil.which("srun") is not None and not os.environ.get("SLURM_JOB_ID"):
+        assert SRUN_HINT in result.output
