@@ -143,8 +143,8 @@ class PathsSettings:
 class PredictionSettings:
     """``predictions``: the table ``serotiny predict`` writes."""
 
-    #: The batch key holding each row's id (required: every prediction says which manifest
-    #: row it is for).
+    #: The batch key holding each row's id, which every prediction must carry (it says which
+    #: manifest row the prediction is for).
     id_key: str = "id"
     format: PredictionFormat = PredictionFormat.parquet
 

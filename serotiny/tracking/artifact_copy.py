@@ -10,6 +10,7 @@ checkpoint files with new ones (a rename) rather than writing into them.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 from functools import lru_cache
 from pathlib import Path
@@ -37,10 +38,12 @@ def store_artifact(client: MlflowClient, run_id: str, path: Path, artifact_path:
         return
     target = folder / artifact_path / path.name
     target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.partial")
-    temporary.unlink(missing_ok=True)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.partial")
     try:
-        os.link(path, temporary)
-    except OSError:  # another filesystem, or links not allowed: copy
-        shutil.copyfile(path, temporary)
-    os.replace(temporary, target)
+        try:
+            os.link(path, temporary)
+        except OSError:  # another filesystem, or links not allowed: copy
+            shutil.copyfile(path, temporary)
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)

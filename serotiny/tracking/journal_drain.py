@@ -108,18 +108,40 @@ class GroupSender:
             log.warning("MLflow refused a record of run %s: %s", self.run_id, error)
 
 
+def coalesced(groups: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The records of several committed groups as one, each file stored once: a checkpoint
+    saved again since (``last.ckpt`` every epoch) is sent in its newest form only.
+
+    A checkpoint may so reach MLflow newer than the metrics sent with it, never older; a
+    resume from it commits the metrics it carries again (``JournalLogger.commit_again``).
+    """
+    records = [record for group in groups for record in group]
+    last_seen: dict[tuple[str, str], int] = {}
+    for record in records:
+        if record["kind"] == "artifact":
+            last_seen[(record["artifact_path"], Path(record["path"]).name)] = record["seq"]
+    return [
+        record
+        for record in records
+        if record["kind"] != "artifact"
+        or last_seen[(record["artifact_path"], Path(record["path"]).name)] == record["seq"]
+    ]
+
+
 def drain_once(folder: Path, sender: GroupSender) -> bool:
-    """Send every committed group not sent yet; True when all were sent, False when MLflow
-    did not answer (the rest waits)."""
-    for group in unsent_groups(folder):
-        try:
-            sender.send(group)
-        except Exception as error:
-            if not is_transient(error):
-                raise
-            log.debug("MLflow did not answer (%s); the journal waits", error)
-            return False
-        write_cursor(folder, group[-1]["seq"])
+    """Send every committed group not sent yet, as one; True when all were sent, False when
+    MLflow did not answer (the rest waits)."""
+    groups = list(unsent_groups(folder))
+    if not groups:
+        return True
+    try:
+        sender.send(coalesced(groups))
+    except Exception as error:
+        if not is_transient(error):
+            raise
+        log.debug("MLflow did not answer (%s); the journal waits", error)
+        return False
+    write_cursor(folder, groups[-1][-1]["seq"])
     return True
 
 
