@@ -58,15 +58,15 @@ def register(*overrides: str) -> None:
     _run_operation("register", list(overrides))
 
 
-def new(output_dir: str = ".", no_input: bool = False, **context: str) -> None:
+def new(*arguments: str) -> None:
     """Create a new serotiny project from the bundled cookiecutter template.
 
-    Example: serotiny new --no-input --project_name="A Tiny Project"
+    serotiny new --help lists its options: --output-dir, --no-input and the template's
+    variables. Example: serotiny new --no-input --project_name="A Tiny Project"
     """
-    from serotiny.commands.new_project import render_project
+    from serotiny.cli.new_command import run_new
 
-    path = render_project(output_dir=output_dir, no_input=no_input, extra_context=context)
-    print(f"created {path}\nnext: pip install -e {path} && cd {path} && serotiny train")
+    run_new(list(arguments))
 
 
 def version() -> None:
@@ -118,6 +118,9 @@ def main(argv: list[str] | None = None) -> None:
             return
         if arguments and arguments[0] in HYDRA_COMMANDS:
             _run_operation(arguments[0], arguments[1:])
+            return
+        if arguments and arguments[0] == "new":  # argparse, not fire: see cli/new_command.py
+            new(*arguments[1:])
             return
         if arguments in ([], ["--help"], ["-h"], ["help"]):
             print(usage())
