@@ -8,10 +8,11 @@ Imports stay lazy so ``serotiny --help`` answers without loading torch or mlflow
 
 from __future__ import annotations
 
+import difflib
 import os
 import sys
 
-from serotiny.cli.errors import user_errors_exit_cleanly
+from serotiny.cli.errors import fail, user_errors_exit_cleanly
 from serotiny.cli.quiet import VERBOSE_ENV, quiet_known_noise
 from serotiny.cli.relaunch import relaunched_operation
 
@@ -95,6 +96,13 @@ def usage() -> str:
     return helptext.HelpText(COMMANDS, trace.FireTrace(COMMANDS, name="serotiny"))
 
 
+def unknown_command(name: str) -> str:
+    """One line for a command serotiny does not have, naming the closest one."""
+    close = difflib.get_close_matches(name, list(COMMANDS), n=1, cutoff=0.5)
+    hint = f"; did you mean 'serotiny {close[0]}'?" if close else ""
+    return f"unknown command '{name}'{hint} (commands: {', '.join(COMMANDS)}; serotiny --help)"
+
+
 def _run_operation(operation: str, arguments: list[str]) -> None:
     from serotiny.cli.hydra_app import run_operation
 
@@ -125,6 +133,8 @@ def main(argv: list[str] | None = None) -> None:
         if arguments in ([], ["--help"], ["-h"], ["help"]):
             print(usage())
             return
+        if arguments[0] not in COMMANDS:
+            fail(unknown_command(arguments[0]))
         import fire
 
         fire.Fire(COMMANDS, command=arguments, name="serotiny")
