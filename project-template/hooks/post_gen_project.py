@@ -3,11 +3,18 @@
 Pure standard library on purpose: cookiecutter may run this with any Python, and nothing
 is downloaded. Three classes of points around different centres in eight features,
 with an id column and a train/valid/test split column.
+
+It also removes any `__pycache__` folder copied from the template: pip byte-compiles the
+template's Python files where serotiny is installed, and those caches are not the project's.
 """
 
 import csv
 import random
+import shutil
 from pathlib import Path
+
+for cache in sorted(Path(".").rglob("__pycache__"), reverse=True):
+    shutil.rmtree(cache)
 
 NUM_FEATURES = 8
 NUM_CLASSES = 3

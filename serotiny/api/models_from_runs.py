@@ -16,16 +16,16 @@ import lightning.pytorch as pl
 from hydra.utils import instantiate
 from mlflow import MlflowClient
 
+from serotiny.api.readable_checkpoint import readable_checkpoint
 from serotiny.errors import RunLookupError
 from serotiny.models.ensemble import EnsembleModule
 from serotiny.settings.schema import CheckpointChoice
-from serotiny.tracking.artifacts import download_checkpoint, load_run_config
+from serotiny.tracking.artifacts import load_run_config
 from serotiny.tracking.cross_validation_runs import fold_runs, is_cross_validation_run
 from serotiny.tracking.model_source import is_model_uri, resolve_model_uri, version_run
 from serotiny.tracking.registry import RegistryError
 from serotiny.tracking.run_names import resolve_run_id
 from serotiny.tracking.store import connect
-from serotiny.trainer_parts.checkpoint_files import load_checkpoint_state
 
 
 def build_single_model(
@@ -35,7 +35,7 @@ def build_single_model(
     config = load_run_config(client, run_id)
     model = instantiate(config.model)
     with tempfile.TemporaryDirectory(prefix="serotiny-ckpt-") as folder:
-        state = load_checkpoint_state(download_checkpoint(client, run_id, checkpoint, Path(folder)))
+        _, state = readable_checkpoint(client, run_id, checkpoint, Path(folder))
     model.load_state_dict(state["state_dict"])
     model.eval()
     return model

@@ -35,6 +35,21 @@ def show_tracebacks() -> bool:
     return os.environ.get("HYDRA_FULL_ERROR") == "1" or os.environ.get("SEROTINY_DEBUG") == "1"
 
 
+def from_worker(text: str) -> str:
+    """The message of an error raised in a DataLoader worker process.
+
+    torch raises it again in the main process with a message that wraps the worker's
+    traceback (``Caught ManifestError in DataLoader worker process 0. Original Traceback
+    ...``); its last line, ``module.Class: message``, holds what the user must read.
+    """
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines or not (lines[0].startswith("Caught ") and "DataLoader worker" in lines[0]):
+        return text
+    last = lines[-1].strip()
+    kind, separator, message = last.partition(": ")
+    return message if separator and kind.replace(".", "").replace("_", "").isalnum() else last
+
+
 def fail(message: str) -> None:
     """Print ``serotiny: error: <message>`` on stderr and exit with status 2."""
     sys.stderr.write(f"serotiny: error: {one_line(message)}\n")
@@ -51,7 +66,7 @@ def user_errors_exit_cleanly() -> Iterator[None]:
     except SerotinyUserError as error:
         if show_tracebacks():
             raise
-        fail(str(error))
+        fail(from_worker(str(error)))
     except TrackingIncomplete as incomplete:
         sys.stderr.write(f"serotiny: {one_line(str(incomplete))}\n")
         sys.stderr.flush()

@@ -9,6 +9,7 @@ other Hydra apps installed in the same environment.
 
 from __future__ import annotations
 
+import difflib
 import os
 import sys
 import tempfile
@@ -55,6 +56,24 @@ def split_arguments(arguments: list[str]) -> tuple[list[str], list[str]]:
         else:
             overrides.append(argument)
     return flags, overrides
+
+
+#: Hydra's flags that take no value (the help flags besides).
+_PLAIN_FLAGS = {"--multirun", "-m", "--resolve", "--run", "-r", "--version"}
+
+
+def check_flags(flags: list[str]) -> None:
+    """One line for a flag Hydra does not have (its own parser would print its usage too)."""
+    known = _HELP_FLAGS | _PLAIN_FLAGS | _FLAGS_WITH_VALUE
+    pending_value = False
+    for flag in flags:
+        name = flag.split("=", 1)[0]
+        if pending_value or name in known:
+            pending_value = flag in _FLAGS_WITH_VALUE
+            continue
+        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        fail(f"unknown flag {name}{hint}; overrides are key=value, flags are Hydra's (--help)")
 
 
 def pop_option(arguments: list[str], name: str) -> str | None:
@@ -134,9 +153,12 @@ def run_operation(operation: str, arguments: list[str]) -> None:
 
     register_settings()
     flags, overrides = split_arguments(arguments)
+    check_flags(flags)
     overrides = with_extra_rank_outputs_aside(flags, with_packaged_search_path(overrides))
     if not _HELP_FLAGS.intersection(flags):
-        check_composes(config_dir, config_name, overrides, operation)
+        check_composes(
+            config_dir, config_name, overrides, operation, "--multirun" in flags or "-m" in flags
+        )
 
     import hydra
 

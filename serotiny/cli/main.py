@@ -8,10 +8,11 @@ Imports stay lazy so ``serotiny --help`` answers without loading torch or mlflow
 
 from __future__ import annotations
 
+import difflib
 import os
 import sys
 
-from serotiny.cli.errors import user_errors_exit_cleanly
+from serotiny.cli.errors import fail, user_errors_exit_cleanly
 from serotiny.cli.quiet import VERBOSE_ENV, quiet_known_noise
 from serotiny.cli.relaunch import relaunched_operation
 
@@ -84,15 +85,15 @@ def register(*overrides: str) -> None:
     _run_operation("register", list(overrides))
 
 
-def new(output_dir: str = ".", no_input: bool = False, **context: str) -> None:
+def new(*arguments: str) -> None:
     """Create a new serotiny project from the bundled cookiecutter template.
 
-    Example: serotiny new --no-input --project_name="A Tiny Project"
+    serotiny new --help lists its options: --output-dir, --no-input and the template's
+    variables. Example: serotiny new --no-input --project_name="A Tiny Project"
     """
-    from serotiny.commands.new_project import render_project
+    from serotiny.cli.new_command import run_new
 
-    path = render_project(output_dir=output_dir, no_input=no_input, extra_context=context)
-    print(f"created {path}\nnext: pip install -e {path} && cd {path} && serotiny train")
+    run_new(list(arguments))
 
 
 def version() -> None:
@@ -123,6 +124,13 @@ def usage() -> str:
     return helptext.HelpText(COMMANDS, trace.FireTrace(COMMANDS, name="serotiny"))
 
 
+def unknown_command(name: str) -> str:
+    """One line for a command serotiny does not have, naming the closest one."""
+    close = difflib.get_close_matches(name, list(COMMANDS), n=1, cutoff=0.5)
+    hint = f"; did you mean 'serotiny {close[0]}'?" if close else ""
+    return f"unknown command '{name}'{hint} (commands: {', '.join(COMMANDS)}; serotiny --help)"
+
+
 def _run_operation(operation: str, arguments: list[str]) -> None:
     from serotiny.cli.hydra_app import run_operation
 
@@ -147,9 +155,14 @@ def main(argv: list[str] | None = None) -> None:
         if arguments and arguments[0] in HYDRA_COMMANDS:
             COMMANDS[arguments[0]](*arguments[1:])  # Hydra's arguments, untouched by fire
             return
+        if arguments and arguments[0] == "new":  # argparse, not fire: see cli/new_command.py
+            new(*arguments[1:])
+            return
         if arguments in ([], ["--help"], ["-h"], ["help"]):
             print(usage())
             return
+        if arguments[0] not in COMMANDS:
+            fail(unknown_command(arguments[0]))
         import fire
 
         fire.Fire(COMMANDS, command=arguments, name="serotiny")

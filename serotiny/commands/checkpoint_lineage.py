@@ -13,17 +13,16 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
-from serotiny.tracking.artifacts import CHECKPOINT_ARTIFACT_DIR, download_checkpoint
+from serotiny.api.readable_checkpoint import readable_checkpoint
+from serotiny.tracking.artifacts import CHECKPOINT_ARTIFACT_DIR
 from serotiny.tracking.cross_validation_runs import fold_runs, is_cross_validation_run
 from serotiny.tracking.evaluation_records import CheckpointUsed
 from serotiny.tracking.provenance import file_sha256
-from serotiny.trainer_parts.checkpoint_files import load_checkpoint_state
 
 
 def checkpoint_used(client: MlflowClient, run_id: str, which: str, folder: Path) -> CheckpointUsed:
     """The checkpoint of ``run_id`` that ``which`` (best or last) gives, with its step."""
-    path = download_checkpoint(client, run_id, which, folder / run_id)
-    state = load_checkpoint_state(path)
+    path, state = readable_checkpoint(client, run_id, which, folder / run_id)
     step, epoch = state.get("global_step"), state.get("epoch")
     return CheckpointUsed(
         run_id=run_id,

@@ -13,11 +13,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 from omegaconf import DictConfig, OmegaConf
 
 from serotiny.commands.job_setup import output_folder, print_config_tree, start_job
+from serotiny.commands.preflight import preflight_training
 from serotiny.commands.train import train
+from serotiny.commands.training_setup import build_training_parts
 from serotiny.errors import SerotinyUserError
 from serotiny.settings.schema import Settings
 from serotiny.tracking.claims import ClaimedRun, claim_training_run
@@ -81,6 +85,15 @@ def fold_config(cfg: DictConfig, settings: Settings, parent: ClaimedRun, fold: i
     return OmegaConf.create(container)
 
 
+def preflight_first_fold(cfg: DictConfig, settings: Settings) -> None:
+    """The first fold checked as ``serotiny train`` checks a training, before the parent run
+    exists: a mistake in the model, the data or the trainer then leaves no run behind."""
+    name = settings.mlflow.run_name or "cross-validation"
+    stand_in = cast(ClaimedRun, SimpleNamespace(run_name=name, run_id=None))
+    fold_cfg, fold_settings = start_job(fold_config(cfg, settings, stand_in, 0))
+    preflight_training(fold_cfg, fold_settings, build_training_parts(fold_cfg, fold_settings))
+
+
 def cross_validate(cfg: DictConfig) -> float | None:
     """Train every fold of ``cfg`` under one parent run; return the monitored metric's mean."""
     cfg, settings = start_job(cfg)
@@ -89,6 +102,7 @@ def cross_validate(cfg: DictConfig) -> float | None:
         print_config_tree(cfg)
     folds = int(settings.cv.folds or 0)
     monitor = settings.checkpoint.monitor
+    preflight_first_fold(cfg, settings)
     parent = claim_training_run(cfg, settings, extra_tags={FOLDS_TAG: str(folds)})
     if parent.finished_before:
         log.info("cross-validation '%s' already finished: not training it again", parent.run_name)

@@ -10,7 +10,9 @@ import logging
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
+from serotiny.errors import SerotinyUserError
 from serotiny.settings.config_data import normalize_targets
 from serotiny.settings.reading import read_settings
 from serotiny.settings.schema import Settings
@@ -25,13 +27,28 @@ def start_job(cfg: DictConfig) -> tuple[DictConfig, Settings]:
     tidy_logging()
     settings = read_settings(cfg)
     configure_http(settings.mlflow.http_timeout_seconds, settings.mlflow.http_retries)
-    return normalize_targets(cfg), settings
+    try:
+        resolved = normalize_targets(cfg)
+    except OmegaConfBaseException as error:
+        key = getattr(error, "full_key", None) or "the config"
+        raise JobSetupError(f"cannot resolve '{key}': {str(error).splitlines()[0]}") from None
+    return resolved, settings
+
+
+class JobSetupError(SerotinyUserError):
+    """The command's config does not resolve, or its folder cannot be made."""
 
 
 def output_folder(settings: Settings) -> Path:
     """The command's own folder (``paths.output_dir``), made if missing."""
     folder = Path(settings.paths.output_dir).expanduser().resolve()
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise JobSetupError(
+            f"cannot make the command's folder {folder} (paths.output_dir): "
+            f"{error.strerror or error}; choose a writable ++paths.output_dir"
+        ) from None
     return folder
 
 

@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 
 from serotiny.commands.checkpoint_lineage import checkpoints_used
 from serotiny.commands.job_setup import output_folder
+from serotiny.commands.preflight import preflight_evaluation
 from serotiny.commands.trained_run import SeveralProcessesError, TrainedRun, open_trained_run
 from serotiny.settings.reading import read_settings
 from serotiny.tracking.evaluation_records import (
@@ -40,6 +41,7 @@ def predict(cfg: DictConfig) -> Path:
     """
     collector = PredictionCollector(id_key=read_settings(cfg).predictions.id_key)
     run = open_trained_run(cfg, extra_callbacks=[collector])
+    preflight_evaluation(run.model, run.datamodule, "predict")
     refuse_spawned_ranks(run.trainer)
     run.trainer.predict(run.model, datamodule=run.datamodule, return_predictions=False)
     artifact_dir = run.data.artifact_dir(PREDICTIONS_ARTIFACT_DIR)

@@ -16,6 +16,7 @@ import lightning.pytorch as pl
 from omegaconf import DictConfig
 
 from serotiny.commands.checkpoint_lineage import checkpoints_used
+from serotiny.commands.preflight import preflight_evaluation
 from serotiny.commands.trained_run import TrainedRun, open_trained_run
 from serotiny.models.ensemble import EnsembleModule
 from serotiny.tracking.cross_validation_runs import FOLD_TAG, fold_runs
@@ -59,6 +60,7 @@ def test(cfg: DictConfig) -> dict[str, float]:
     data's label for data other than the run's own).
     """
     run = open_trained_run(cfg, one_process_for="test")
+    preflight_evaluation(run.model, run.datamodule, "test")
     metrics = test_metrics(run.trainer, run.model, run.datamodule)
     if isinstance(run.model, EnsembleModule):
         metrics.update(test_folds(run))

@@ -23,6 +23,7 @@ from omegaconf import DictConfig
 
 from serotiny.cluster import hand_over, is_extra_rank
 from serotiny.commands.job_setup import output_folder, print_config_tree, start_job
+from serotiny.commands.preflight import preflight_training
 from serotiny.commands.resume_point import choose_resume_point
 from serotiny.commands.run_delivery import delivered, open_journal, send_earlier_journals
 from serotiny.commands.split_assignment import keep_split_assignment
@@ -64,6 +65,7 @@ def train(cfg: DictConfig, extra_tags: dict[str, str] | None = None) -> float | 
     if settings.seed is not None:
         pl.seed_everything(settings.seed, workers=True)
     parts = build_training_parts(cfg, settings)
+    preflight_training(cfg, settings, parts)
     if is_extra_rank():
         return train_as_extra_rank(cfg, settings, parts)
     send_earlier_journals(settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -13,6 +14,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from serotiny.datamodules.dataset import ManifestDataset, collate_batch
+from serotiny.datamodules.loader_options import check_loader_options
 from serotiny.datamodules.loader_plan import PREDICT
 from serotiny.datamodules.manifest_data import ManifestData
 from serotiny.datamodules.resumable import ResumableDataLoader, TrainingOrder
@@ -132,6 +134,8 @@ class ManifestDatamodule(pl.LightningDataModule):
         **dataloader_kwargs: Any,
     ) -> None:
         super().__init__()
+        own = inspect.signature(ManifestDatamodule.__init__).parameters
+        check_loader_options(type(self).__name__, own, batch_size, num_workers, dataloader_kwargs)
         options = {name: value for name, value in locals().items() if name in MANIFEST_OPTIONS}
         self.data = ManifestData(path, loaders, **options)
         for name, value in options.items():  # kept as given, for whoever inspects the module

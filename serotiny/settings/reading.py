@@ -120,4 +120,9 @@ def read_settings(cfg: DictConfig) -> Settings:
         raise SettingsError(f"cannot resolve '{key}': {_first_line(error)}") from error
     run_values = OmegaConf.to_object(_typed(OmegaConf.structured(RunValues), values))
     assert isinstance(run_values, RunValues)
-    return Settings(**sections, seed=run_values.seed, print_config=run_values.print_config)
+    return Settings(
+        **sections,
+        seed=run_values.seed,
+        print_config=run_values.print_config,
+        preflight=run_values.preflight,
+    )

@@ -240,6 +240,10 @@ class RunValues:
     seed: int | None = None
     #: Print the resolved config as a tree before training.
     print_config: bool = True
+    #: Before a run is opened, put the first batch through a copy of the model (where it
+    #: is built, the CPU) to find a model and data that do not fit; false skips this, e.g.
+    #: for a model that runs on a GPU only.
+    preflight: bool = True
 
 
 @dataclass
@@ -257,6 +261,7 @@ class Settings:
     registry: RegistrySettings = field(default_factory=RegistrySettings)
     seed: int | None = None
     print_config: bool = True
+    preflight: bool = True
 
 
 #: Top-level keys of :class:`Settings` that are values rather than sections.

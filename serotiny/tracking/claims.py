@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import logging
 import secrets
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from mlflow import MlflowClient
 from mlflow.entities import Run
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from serotiny.errors import SerotinyUserError
-from serotiny.settings.config_data import differing_keys, flatten
+from serotiny.errors import RunLookupError, SerotinyUserError
+from serotiny.settings.config_data import differing_keys, flatten, resolved_container
 from serotiny.settings.schema import Settings
-from serotiny.tracking.artifacts import load_run_config
+from serotiny.tracking.artifacts import CONFIG_ARTIFACT, list_checkpoints, load_run_config
 from serotiny.tracking.name_claims import claim_existing_run, claim_new_run
 from serotiny.tracking.run_names import RUN_NAME_TAG, find_runs_by_name
 from serotiny.tracking.run_record import (
@@ -68,7 +69,7 @@ def check_config_drift(client: MlflowClient, run: Run, cfg: DictConfig, allow_ch
     """Refuse to resume ``run`` with a config other than the one it started with."""
     new_hash = training_hash(cfg)
     old_hash = run.data.tags.get(CONFIG_HASH_TAG)
-    if old_hash is None or old_hash == new_hash:
+    if old_hash is None or old_hash == new_hash or restart_untrained_run(client, run, cfg):
         return
     old_flat = dict(flatten(training_identity(load_run_config(client, run.info.run_id))))
     changed = differing_keys(old_flat, dict(flatten(training_identity(cfg))))
@@ -82,6 +83,45 @@ def check_config_drift(client: MlflowClient, run: Run, cfg: DictConfig, allow_ch
     stamp = time.strftime("%Y%m%d-%H%M%S")
     client.set_tag(run.info.run_id, f"serotiny.config_change.{stamp}", ", ".join(changed)[:5000])
     client.set_tag(run.info.run_id, CONFIG_HASH_TAG, new_hash)
+
+
+def restart_untrained_run(client: MlflowClient, run: Run, cfg: DictConfig) -> bool:
+    """Give a run that holds no checkpoint the changed config it is rerun with; False (and
+    nothing done) when it holds one.
+
+    A run that failed before its first checkpoint trained nothing (its metrics wait for a
+    checkpoint), so the fixed command that reruns it is no drift: the run starts cleanly
+    under the new config. The change is recorded in a ``serotiny.config_change.<time>`` tag,
+    and the config hash and the stored config (``config/train.yaml``, from which test,
+    predict and notebooks rebuild the model) become the new ones; the params logged when the
+    run opened keep their first values (MLflow never changes a param), the tag says which
+    differ.
+    """
+    run_id = run.info.run_id
+    if list_checkpoints(client, run_id):
+        return False
+    new = dict(flatten(training_identity(cfg)))
+    try:
+        changed = differing_keys(
+            dict(flatten(training_identity(load_run_config(client, run_id)))), new
+        )
+    except RunLookupError:  # it failed before even its config was stored
+        changed = ["(no config was stored)"]
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    note = f"before the first checkpoint: {', '.join(changed)}"
+    client.set_tag(run_id, f"serotiny.config_change.{stamp}", note[:5000])
+    client.set_tag(run_id, CONFIG_HASH_TAG, training_hash(cfg))
+    with tempfile.TemporaryDirectory(prefix="serotiny-config-") as folder:
+        path = Path(folder) / Path(CONFIG_ARTIFACT).name
+        path.write_text(OmegaConf.to_yaml(OmegaConf.create(resolved_container(cfg))))
+        client.log_artifact(run_id, str(path), str(Path(CONFIG_ARTIFACT).parent))
+    log.info(
+        "run '%s' failed before its first checkpoint: starting it again with the changed "
+        "config (%s)",
+        run.info.run_name,
+        ", ".join(changed),
+    )
+    return True
 
 
 def set_aside_finished_run(client: MlflowClient, run: Run) -> str:

@@ -17,11 +17,7 @@ from serotiny.errors import RunLookupError, SerotinyUserError
 from serotiny.settings.secrets import redact
 from serotiny.tracking import SQLITE_PREFIX
 from serotiny.tracking.http import keep_credentials_off_the_screen
-from serotiny.tracking.uri_checks import (
-    HTTP_PREFIXES,
-    TrackingUnavailableError,
-    check_tracking_uri,
-)
+from serotiny.tracking.store_health import HTTP_PREFIXES, TrackingStoreError, check_store
 
 STORE_LOCK_TIMEOUT_SECONDS = 300
 EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
@@ -39,7 +35,7 @@ def connect(tracking_uri: str) -> MlflowClient:
     # Progress bars for single small artifacts only clutter the CLI's output.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     keep_credentials_off_the_screen(tracking_uri)
-    check_tracking_uri(tracking_uri)
+    check_store(tracking_uri)
     try:
         with store_lock(tracking_uri):
             client = MlflowClient(tracking_uri=tracking_uri)
@@ -48,7 +44,7 @@ def connect(tracking_uri: str) -> MlflowClient:
     except SerotinyUserError:
         raise
     except Exception as error:  # what MLflow and the database say is wrong with the store
-        raise TrackingUnavailableError(
+        raise TrackingStoreError(
             f"cannot use the tracking store {redacted_uri(tracking_uri)}: "
             f"{_first_line(error)}; check ++mlflow.tracking_uri"
         ) from error

@@ -31,6 +31,9 @@ def _build(section: str, cfg: Any, **kwargs: Any) -> Any:
     try:
         return instantiate(cfg, **kwargs)
     except InstantiationException as error:
+        if isinstance(error.__cause__, SerotinyUserError):
+            # The class itself said what is wrong, in one line: Hydra's wrapping adds nothing.
+            raise ConfigTypeError(f"config '{section}': {error.__cause__}") from error
         message = " ".join(str(error).split())
         raise ConfigTypeError(f"cannot build '{section}': {message}") from error
 

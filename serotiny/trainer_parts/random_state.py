@@ -19,8 +19,11 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 
-def capture_rng_state() -> dict[str, Any]:
-    """The generators' states as plain data and tensors (``weights_only``-loadable)."""
+def capture_rng_state(with_cuda: bool = True) -> dict[str, Any]:
+    """The generators' states as plain data and tensors (``weights_only``-loadable).
+
+    ``with_cuda=False`` leaves CUDA's generators out (asking for them starts CUDA, which a
+    process that forks its ranks later must not have done)."""
     version, python_state, gauss = random.getstate()
     name, keys, position, has_gauss, cached = np.random.get_state()
     state: dict[str, Any] = {
@@ -34,7 +37,7 @@ def capture_rng_state() -> dict[str, Any]:
         ],
         "torch": torch.get_rng_state(),
     }
-    if torch.cuda.is_available():
+    if with_cuda and torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 

@@ -142,7 +142,40 @@ def check_numeric(manifest: ManifestTable, column: str, needed_by: str) -> list[
                 "fill in a value or drop the row",
             )
         ]
-    return []
+    return check_finite(manifest, column, needed_by)
+
+
+def check_finite(manifest: ManifestTable, column: str, needed_by: str) -> list[ManifestProblem]:
+    """Infinite values in a column loaded as numbers: training on them gives NaN losses."""
+    values = manifest.table.column(column)
+    infinite = infinite_rows(values)
+    if not len(infinite):
+        return []
+    return [
+        problem_at_rows(
+            manifest,
+            column,
+            infinite,
+            f"infinite value {values[int(infinite[0])].as_py()!r} (loaded as numbers by "
+            f"{needed_by}; training on it gives NaN losses)",
+            "replace it with a finite number or drop the row",
+        )
+    ]
+
+
+def infinite_rows(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Rows holding an infinity, in a floating or numeric-text column."""
+    kind = values.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        text = pc.utf8_lower(pc.utf8_trim_whitespace(values))
+        infinite = pc.match_substring_regex(text, r"^[-+]?inf(inity)?$").fill_null(False)
+    elif pa.types.is_floating(kind):
+        infinite = pc.is_inf(values).fill_null(False)
+        if not pc.any(infinite).as_py():  # the usual case: one pass, no row list
+            return np.empty(0, dtype=np.int64)
+    else:
+        return np.empty(0, dtype=np.int64)
+    return np.flatnonzero(infinite.to_numpy(zero_copy_only=False))
 
 
 def missing_rows(values: pa.Array | pa.ChunkedArray) -> np.ndarray:

@@ -128,7 +128,7 @@ def read_table(path: str | os.PathLike[str], columns: Sequence[str] | None = Non
         )
     if not path.is_file():
         raise ManifestError(f"{path}: manifest file not found; check the datamodule's `path`")
-    available = _csv_header(path) if suffix != ".parquet" else pq.read_schema(path).names
+    available = _csv_header(path) if suffix != ".parquet" else _parquet_columns(path)
     if columns is not None:
         missing = [name for name in columns if name not in available]
         if missing:
@@ -236,6 +236,24 @@ def _csv_header(path: Path) -> list[str]:
         raise ManifestError(
             f"{path}: cannot read the CSV header ({_first_line(error)}); "
             "check the file is a UTF-8 CSV (gzipped only if it ends in .gz)"
+        ) from None
+
+
+def _parquet_columns(path: Path) -> list[str]:
+    """The columns of a Parquet file, or one line saying why it is not one."""
+    try:
+        return pq.read_schema(path).names
+    except (pa.ArrowInvalid, OSError) as error:
+        with open(path, "rb") as handle:
+            start = handle.read(512)
+        looks_like_text = bool(start) and b"\0" not in start and start.isascii()
+        hint = (
+            "it looks like a text (CSV?) file: name it .csv"
+            if looks_like_text
+            else "write it again with pandas' to_parquet or pyarrow"
+        )
+        raise ManifestError(
+            f"{path}: cannot be read as Parquet ({_first_line(error)}); {hint}"
         ) from None
 
 

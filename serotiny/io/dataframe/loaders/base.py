@@ -37,6 +37,7 @@ import pyarrow as pa
 import torch
 from torch.utils.data import default_collate
 
+from serotiny.errors import ManifestError
 from serotiny.io.dataframe.checks import (
     ManifestProblem,
     check_columns_present,
@@ -211,12 +212,37 @@ class FileBound(BoundLoader):
         return path if os.path.isabs(path) else os.path.join(self.base_dir, path)
 
     def item(self, row: int) -> Any:
-        return self.loader.read(self.path(row))
+        return read_file(self.loader, self.path(row))
 
     def batch(self, rows: np.ndarray) -> Any:
         return collate_files(
-            self.loader, [self.loader.read(path) for path in self.batch_paths(rows)]
+            self.loader, [read_file(self.loader, path) for path in self.batch_paths(rows)]
         )
+
+
+#: What reading a damaged or vanished file raises: OSError (pillow's unidentified or truncated
+#: image, a file gone), ValueError (tifffile, numpy), SyntaxError (pillow's broken PNG
+#: chunks), EOFError (a file cut short).
+FILE_READ_ERRORS = (OSError, ValueError, SyntaxError, EOFError)
+
+
+def unreadable_file(loader: Loader, path: str, error: BaseException) -> ManifestError:
+    """The one-line error for a file of the manifest that ``loader`` cannot read."""
+    reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return ManifestError(
+        f"{path}: cannot be read by {loader!r} ({type(error).__name__}: {reason}); replace "
+        "the file or drop its row from the manifest"
+    )
+
+
+def read_file(loader: FileLoader, path: str) -> Any:
+    """``loader.read(path)``, its read errors turned into one line naming the file."""
+    try:
+        return loader.read(path)
+    except ManifestError:
+        raise
+    except FILE_READ_ERRORS as error:
+        raise unreadable_file(loader, path, error) from error
 
 
 def collate_files(loader: Loader, items: list[Any]) -> Any:

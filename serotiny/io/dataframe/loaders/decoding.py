@@ -41,7 +41,15 @@ import pyarrow as pa
 import torch
 from torch.utils.data import get_worker_info
 
-from serotiny.io.dataframe.loaders.base import BoundLoader, FileBound, FileLoader, collate_files
+from serotiny.errors import ManifestError
+from serotiny.io.dataframe.loaders.base import (
+    FILE_READ_ERRORS,
+    BoundLoader,
+    FileBound,
+    FileLoader,
+    collate_files,
+    unreadable_file,
+)
 from serotiny.io.dataframe.loaders.decoded_cache import DecodedCache
 from serotiny.io.dataframe.readers import ManifestTable
 
@@ -121,10 +129,15 @@ class DecodedBound(FileBound):
 
     def decoded(self, path: str) -> Any:
         """``path`` decoded: from the cache when there is one, else from the file."""
-        if self.cache is None or not self.loader.cacheable(path):
-            array = self.loader.decode(path)
-        else:
-            array = self.cache.load(path, self.tag, self.loader.decode)
+        try:
+            if self.cache is None or not self.loader.cacheable(path):
+                array = self.loader.decode(path)
+            else:
+                array = self.cache.load(path, self.tag, self.loader.decode)
+        except ManifestError:
+            raise
+        except FILE_READ_ERRORS as error:
+            raise unreadable_file(self.loader, path, error) from error
         self.loader.check(path, array)
         return array
 

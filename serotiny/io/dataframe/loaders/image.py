@@ -15,6 +15,7 @@ import torch
 from serotiny.errors import SerotinyUserError
 from serotiny.io.dataframe.checks import ManifestProblem
 from serotiny.io.dataframe.loaders.decoding import DecodingLoader, same_layout, stack_as
+from serotiny.io.dataframe.loaders.image_headers import check_image_headers
 from serotiny.io.dataframe.loaders.tensors import as_torch_dtype, owned_tensor
 from serotiny.io.dataframe.readers import ManifestTable
 
@@ -148,7 +149,9 @@ class LoadImage(DecodingLoader):
         return stack_as(arrays, self.dtype)
 
     def problems(self, manifest: ManifestTable) -> list[ManifestProblem]:
-        problems = super().problems(manifest)
+        problems = super().problems(manifest) or check_image_headers(
+            manifest, self.column, repr(self)
+        )
         if problems:
             return problems
         suffixes = {Path(path).suffix.lower() for path in _unique(manifest, self.column)}
