@@ -98,8 +98,13 @@ class RunCheckpoint(ModelCheckpoint):
     ) -> None:
         # Lightning raises SIGTERMException only at a batch boundary, where the state is
         # consistent; any other exception may have struck mid-step, so nothing is saved.
-        if isinstance(exception, SIGTERMException) and not self._should_skip_saving_checkpoint(
-            trainer
+        # Nor after an epoch's last training batch: a resume from there would skip that
+        # epoch's validation (its metrics would be missing); the epoch-start checkpoint
+        # before it resumes to the same result.
+        if (
+            isinstance(exception, SIGTERMException)
+            and not trainer.fit_loop.epoch_loop.batch_progress.is_last_batch
+            and not self._should_skip_saving_checkpoint(trainer)
         ):
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 

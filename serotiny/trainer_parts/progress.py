@@ -99,6 +99,12 @@ class RunProgressBar(RichProgressBar):
     def get_metrics(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, Any]:
         return shown_metrics(trainer, super().get_metrics(trainer, pl_module))
 
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Lightning's refresh at an epoch's end is "soft": on a busy machine the bar can stop
+        # without ever showing the epoch's losses. Draw the epoch's last state for sure.
+        super().on_train_epoch_end(trainer, pl_module)
+        self.refresh(hard=True)
+
     def _init_progress(self, trainer: pl.Trainer) -> None:
         super()._init_progress(trainer)
         if self.progress is not None and not self._rerouted:

@@ -32,6 +32,7 @@ import shlex
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
@@ -294,6 +295,13 @@ def as_a_terminal_would(folder: Path, project: Path | None) -> Iterator[None]:
     saved_argv, saved_path, saved_cwd = list(sys.argv), list(sys.path), Path.cwd()
     root = logging.getLogger()
     saved_handlers, saved_level = list(root.handlers), root.level
+    saved_warnings = list(warnings.filters)
+    loggers = [root, *(found for found in logging.Logger.manager.loggerDict.values())]
+    saved_loggers = [
+        (logger, list(logger.filters), logger.level)
+        for logger in loggers
+        if isinstance(logger, logging.Logger)
+    ]
     os.environ.clear()
     os.environ.update({k: v for k, v in cli_env(project).items() if k != "PYTHONPATH"})
     if project is not None:
@@ -311,6 +319,15 @@ def as_a_terminal_would(folder: Path, project: Path | None) -> Iterator[None]:
         sys.argv[:], sys.path[:] = saved_argv, saved_path
         root.handlers[:] = saved_handlers
         root.setLevel(saved_level)
+        # The command's own filters (serotiny's quiet output) leave with it.
+        warnings.filters[:] = saved_warnings
+        for logger, filters, level in saved_loggers:
+            logger.filters[:] = filters
+            logger.setLevel(level)
+        known = {id(logger) for logger, _, _ in saved_loggers}
+        for logger in logging.Logger.manager.loggerDict.values():
+            if isinstance(logger, logging.Logger) and id(logger) not in known:
+                logger.filters[:] = []  # made by the command: it had none before
 
 
 def commands_of(steps: list[Step]) -> list[Command]:
