@@ -29,24 +29,35 @@ from serotiny.tracking.store import connect
 
 
 def build_single_model(
-    client: MlflowClient, run_id: str, checkpoint: str = "best"
+    client: MlflowClient, run_id: str, checkpoint: str = "best", trusted: bool = False
 ) -> pl.LightningModule:
-    """Rebuild the run's LightningModule from its stored config and load its weights."""
+    """Rebuild the run's LightningModule from its stored config and load its checkpoint.
+
+    As Lightning's ``load_from_checkpoint`` does, the model's ``on_load_checkpoint`` sees the
+    checkpoint first (a model restores state of its own there), then its weights are loaded.
+    ``trusted``: unpickle the checkpoint in full even if the run's config does not say
+    ``checkpoint.trusted: true``.
+    """
     config = load_run_config(client, run_id)
     model = instantiate(config.model)
     with tempfile.TemporaryDirectory(prefix="serotiny-ckpt-") as folder:
-        _, state = readable_checkpoint(client, run_id, checkpoint, Path(folder))
+        _, state = readable_checkpoint(client, run_id, checkpoint, Path(folder), trusted)
+    model.on_load_checkpoint(state)
     model.load_state_dict(state["state_dict"])
     model.eval()
     return model
 
 
 def build_ensemble_from_run(
-    client: MlflowClient, parent_run_id: str, checkpoint: str = "best", aggregate: str = "mean"
+    client: MlflowClient,
+    parent_run_id: str,
+    checkpoint: str = "best",
+    aggregate: str = "mean",
+    trusted: bool = False,
 ) -> EnsembleModule:
     """The fold models of a cross-validation parent run, as one ensemble module."""
     members = [
-        build_single_model(client, run.info.run_id, checkpoint)
+        build_single_model(client, run.info.run_id, checkpoint, trusted)
         for run in fold_runs(client, parent_run_id)
     ]
     if not members:
@@ -57,18 +68,23 @@ def build_ensemble_from_run(
 
 
 def build_model_from_run(
-    client: MlflowClient, run_id: str, checkpoint: str | None = None, aggregate: str = "mean"
+    client: MlflowClient,
+    run_id: str,
+    checkpoint: str | None = None,
+    aggregate: str = "mean",
+    trusted: bool = False,
 ) -> pl.LightningModule:
     """The run's model: its own, or the ensemble of its folds for a cross-validation.
 
     ``run_id`` may be a registered model's version (``models:/cells@champion``,
     ``models:/cells/3``): its run is loaded with the checkpoint it was registered with.
-    ``checkpoint`` None means ``best`` for a run.
+    ``checkpoint`` None means ``best`` for a run. ``trusted``: unpickle checkpoints in full
+    (``checkpoint.trusted``; a run trained with it set is trusted anyway).
     """
     run_id, checkpoint = pinned_checkpoint(client, run_id, checkpoint)
     if is_cross_validation_run(client, run_id):
-        return build_ensemble_from_run(client, run_id, checkpoint, aggregate)
-    return build_single_model(client, run_id, checkpoint)
+        return build_ensemble_from_run(client, run_id, checkpoint, aggregate, trusted)
+    return build_single_model(client, run_id, checkpoint, trusted)
 
 
 def pinned_checkpoint(client: MlflowClient, run_id: str, checkpoint: str | None) -> tuple[str, str]:
@@ -92,6 +108,7 @@ def load_model_from_checkpoint(
     experiment_name: str | None = None,
     checkpoint: str | None = None,
     aggregate: str = "mean",
+    trusted: bool = False,
 ) -> pl.LightningModule:
     """Load a trained model from an MLflow run, in any Python process (e.g. a notebook).
 
@@ -106,6 +123,11 @@ def load_model_from_checkpoint(
             checkpoint a registered version was registered with.
         aggregate: for a cross-validation parent run, how the folds' outputs are combined
             (``"mean"`` or ``"median"``).
+        trusted: unpickle the run's checkpoints in full, as for a run trained with
+            ``checkpoint.trusted: true`` (which needs no flag here). Left False, a checkpoint
+            is read with ``torch.load(weights_only=True)``: tensors and plain data only, and
+            one holding other objects is refused in one line. Only for checkpoints you
+            trust as you trust the code you run.
 
     Returns:
         The LightningModule in eval mode. The run itself holds everything needed (its
@@ -126,4 +148,4 @@ def load_model_from_checkpoint(
     if not is_model_uri(run_id):
         run_id = resolve_run_id(client, run_id, run_name, experiment_name)
     assert run_id is not None
-    return build_model_from_run(client, run_id, checkpoint, aggregate)
+    return build_model_from_run(client, run_id, checkpoint, aggregate, trusted)

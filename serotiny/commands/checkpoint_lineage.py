@@ -20,9 +20,12 @@ from serotiny.tracking.evaluation_records import CheckpointUsed
 from serotiny.tracking.provenance import file_sha256
 
 
-def checkpoint_used(client: MlflowClient, run_id: str, which: str, folder: Path) -> CheckpointUsed:
-    """The checkpoint of ``run_id`` that ``which`` (best or last) gives, with its step."""
-    path, state = readable_checkpoint(client, run_id, which, folder / run_id)
+def checkpoint_used(
+    client: MlflowClient, run_id: str, which: str, folder: Path, trusted: bool = False
+) -> CheckpointUsed:
+    """The checkpoint of ``run_id`` that ``which`` (best or last) gives, with its step
+    (``trusted``: as ``checkpoint.trusted``)."""
+    path, state = readable_checkpoint(client, run_id, which, folder / run_id, trusted)
     step, epoch = state.get("global_step"), state.get("epoch")
     return CheckpointUsed(
         run_id=run_id,
@@ -33,11 +36,13 @@ def checkpoint_used(client: MlflowClient, run_id: str, which: str, folder: Path)
     )
 
 
-def checkpoints_used(client: MlflowClient, run_id: str, which: str) -> list[CheckpointUsed]:
+def checkpoints_used(
+    client: MlflowClient, run_id: str, which: str, trusted: bool = False
+) -> list[CheckpointUsed]:
     """The run's checkpoint; for a cross-validation parent, each fold's, in fold order."""
     if is_cross_validation_run(client, run_id):
         run_ids = [fold.info.run_id for fold in fold_runs(client, run_id)]
     else:
         run_ids = [run_id]
     with tempfile.TemporaryDirectory(prefix="serotiny-ckpt-") as folder:
-        return [checkpoint_used(client, each, which, Path(folder)) for each in run_ids]
+        return [checkpoint_used(client, each, which, Path(folder), trusted) for each in run_ids]

@@ -56,7 +56,7 @@ def predict(cfg: DictConfig) -> Path:
     record = lineage_record(
         "predict",
         run.data,
-        checkpoints_used(run.client, run.run_id, run.checkpoint),
+        checkpoints_used(run.client, run.run_id, run.checkpoint, run.settings.checkpoint.trusted),
         {
             "file": f"{artifact_dir}/{path.name}",
             "rows": len(table),

@@ -5,10 +5,11 @@
 the manifest checked); :func:`preflight_training` then checks the rest before the run is
 claimed: the command's folder can be made, the tracking store can be used, the trainer's
 options build a Trainer, the first training and validation batches go through a copy of the
-model (shapes, dtypes, batch keys, NaN or infinite inputs, the loss, the optimizers), and the
-monitored metrics are ones the model logs. A mistake is then one line and leaves no run
-behind. ``serotiny test`` and ``predict`` check their first batch the same way
-(:func:`preflight_evaluation`) before evaluating.
+model (shapes, dtypes, batch keys, NaN or infinite inputs, the loss, the optimizers), the
+monitored metrics are ones the model logs, and what the model's ``on_save_checkpoint`` stores
+is plain data a safe load reads (unless ``checkpoint.trusted``). A mistake is then one line
+and leaves no run behind. ``serotiny test`` and ``predict`` check their first batch the same
+way (:func:`preflight_evaluation`) before evaluating.
 
 The checks leave no trace on what training then does: the model's copy is dropped, the
 random generators are put back, the loaders training will iterate are not touched.
@@ -32,6 +33,7 @@ from serotiny.errors import SerotinyUserError
 from serotiny.settings.schema import Settings
 from serotiny.tracking.store_health import check_store
 from serotiny.trainer_parts.first_batch import first_batch, non_finite_entry
+from serotiny.trainer_parts.plain_checkpoint import refuse_unsafe_model_state
 from serotiny.trainer_parts.step_check import (
     StepRecord,
     kept_random_state,
@@ -60,6 +62,8 @@ def preflight_training(cfg: DictConfig, settings: Settings, parts: TrainingParts
         return
     output_folder(settings)
     check_store(settings.mlflow.tracking_uri)
+    if not settings.checkpoint.trusted:
+        refuse_unsafe_model_state(parts.model, described(parts.model, parts.datamodule))
     with kept_random_state():  # a datamodule's setup may draw from them, as a step may
         trainer = try_trainer(cfg.trainer, parts.callbacks)
         if settings.preflight:

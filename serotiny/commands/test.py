@@ -67,7 +67,9 @@ def test(cfg: DictConfig) -> dict[str, float]:
     logged = {run.data.metric_name(name): value for name, value in metrics.items()}
     log_values(run.client, run.run_id, logged)
     artifact_dir = run.data.artifact_dir(TEST_ARTIFACT_DIR)
-    checkpoints = checkpoints_used(run.client, run.run_id, run.checkpoint)
+    checkpoints = checkpoints_used(
+        run.client, run.run_id, run.checkpoint, run.settings.checkpoint.trusted
+    )
     record = lineage_record("test", run.data, checkpoints, {"metrics": logged})
     log_lineage(run.client, run.run_id, artifact_dir, record)
     for name, value in sorted(logged.items()):

@@ -152,7 +152,11 @@ def open_trained_run(
     data = evaluated_data(run, load_run_config(client, run.info.run_id), cfg.data)
     log.info("run '%s' evaluated on %s", run.info.run_name, data.describe())
     model = build_model_from_run(
-        client, run.info.run_id, source.checkpoint, settings.ensemble.aggregate.value
+        client,
+        run.info.run_id,
+        source.checkpoint,
+        settings.ensemble.aggregate.value,
+        settings.checkpoint.trusted,
     )
     return TrainedRun(
         client,

@@ -24,6 +24,12 @@ CONFIG_HASH_TAG = "serotiny.config_hash"
 OPERATION_TAG = "serotiny.operation"
 # Sections that say where and under which name a run is tracked, not what it trains.
 UNHASHED_SECTIONS = ("mlflow", "paths", "resume", "search")
+# Settings that say how a run's files are read, not what it trains: a run trained before
+# one existed, or resumed with it changed, is the same training.
+UNHASHED_SETTINGS = {"checkpoint": ("trusted",)}
+#: On a run trained with ``checkpoint.trusted: true``: its checkpoints may hold objects, and
+#: test, predict and notebooks unpickle them in full without being told again.
+TRUSTED_CHECKPOINTS_TAG = "serotiny.checkpoints_trusted"
 MLFLOW_PARAM_BATCH = 100
 MLFLOW_PARAM_MAX_LENGTH = 6000
 MLFLOW_TAG_MAX_LENGTH = 5000
@@ -32,7 +38,11 @@ MLFLOW_TAG_MAX_LENGTH = 5000
 def training_identity(cfg: DictConfig) -> dict[str, Any]:
     """The part of the resolved config that defines what is trained (hashed for drift)."""
     container = resolved_container(cfg)
-    return {key: value for key, value in container.items() if key not in UNHASHED_SECTIONS}
+    identity = {key: value for key, value in container.items() if key not in UNHASHED_SECTIONS}
+    for section, names in UNHASHED_SETTINGS.items():
+        if isinstance(identity.get(section), dict):
+            identity[section] = {k: v for k, v in identity[section].items() if k not in names}
+    return identity
 
 
 def training_hash(cfg: DictConfig) -> str:
@@ -63,3 +73,8 @@ def log_new_run_contents(client: MlflowClient, run_id: str, cfg: DictConfig, roo
         record_path = Path(folder) / "reproducibility.json"
         record_path.write_text(json.dumps(redact(record), indent=2, sort_keys=True))
         client.log_artifact(run_id, str(record_path))
+
+
+def trusts_checkpoints(client: MlflowClient, run_id: str) -> bool:
+    """Whether the run was trained with ``checkpoint.trusted: true`` (its tag says so)."""
+    return client.get_run(run_id).data.tags.get(TRUSTED_CHECKPOINTS_TAG) == "true"

@@ -10,7 +10,11 @@
   mid-write never leaves a truncated checkpoint; then it is handed to a sink (serotiny's
   stores it in the run under ``checkpoints/`` as ``best.ckpt`` / ``last.ckpt``), and only
   then are the metrics logged since the previous checkpoint committed (see
-  ``metrics_logger.py``).
+  ``journal_logger.py``).
+* **What**: plain data and tensors, which a safe ``torch.load(weights_only=True)`` reads:
+  hyperparameters that are objects are kept as their text, and a checkpoint that still holds
+  objects (a model's own ``on_save_checkpoint`` state) is refused in one line, unless the
+  project trusts its checkpoints (``checkpoint.trusted``; see ``plain_checkpoint.py``).
 """
 
 from __future__ import annotations
@@ -25,6 +29,10 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from serotiny.trainer_parts.loop_state import start_new_epoch_in_loop_state
+from serotiny.trainer_parts.plain_checkpoint import (
+    make_hyperparameters_plain,
+    refuse_unsafe_checkpoint,
+)
 
 PENDING_METRICS_KEY = "serotiny_pending_metrics"
 
@@ -46,6 +54,8 @@ class RunCheckpoint(ModelCheckpoint):
         dirpath: local folder for the checkpoint files.
         monitor: metric deciding the best checkpoint (``None``: keep only ``last``).
         mode: ``"min"`` or ``"max"`` for ``monitor``.
+        trusted: the project trusts its checkpoints (``checkpoint.trusted``): they are
+            written as Lightning makes them, whatever objects they hold.
         **kwargs: anything else ``ModelCheckpoint`` accepts.
     """
 
@@ -57,6 +67,7 @@ class RunCheckpoint(ModelCheckpoint):
         dirpath: str | Path,
         monitor: str | None = "val_loss",
         mode: str = "min",
+        trusted: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -71,6 +82,7 @@ class RunCheckpoint(ModelCheckpoint):
             **kwargs,
         )
         self.sink = sink
+        self.trusted = trusted
         self._at_epoch_start = False
         #: Save again at the first opportunity after resuming (see ``on_load_checkpoint``).
         self.rewrite_after_resume = False
@@ -130,6 +142,8 @@ class RunCheckpoint(ModelCheckpoint):
         temporary = f"{filepath}.partial"
         trainer.save_checkpoint(temporary, self.save_weights_only)
         if trainer.is_global_zero:
+            if not self.trusted:
+                self._refuse_unsafe(temporary)
             os.replace(temporary, filepath)
         trainer.strategy.barrier("serotiny_checkpoint_rename")
         self._last_global_step_saved = trainer.global_step
@@ -138,6 +152,14 @@ class RunCheckpoint(ModelCheckpoint):
             self.sink.checkpoint_saved(Path(filepath))
             for logger in trainer.loggers:
                 logger.after_save_checkpoint(proxy(self))
+
+    @staticmethod
+    def _refuse_unsafe(temporary: str) -> None:
+        try:
+            refuse_unsafe_checkpoint(Path(temporary))
+        except Exception:
+            Path(temporary).unlink(missing_ok=True)  # nothing half-written stays behind
+            raise
 
     def _save_last_checkpoint(self, trainer: pl.Trainer, monitor_candidates: dict) -> None:
         super()._save_last_checkpoint(trainer, monitor_candidates)
@@ -153,9 +175,11 @@ class RunCheckpoint(ModelCheckpoint):
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
     ) -> None:
         super().on_save_checkpoint(trainer, pl_module, checkpoint)
+        if not self.trusted:
+            make_hyperparameters_plain(checkpoint)
         if self._at_epoch_start:
             start_new_epoch_in_loop_state(checkpoint.get("loops", {}).get("fit_loop", {}))
-        # The metrics this checkpoint commits travel with it (see metrics_logger.py).
+        # The metrics this checkpoint commits travel with it (see journal_logger.py).
         checkpoint[PENDING_METRICS_KEY] = [
             pending for logger in trainer.loggers for pending in getattr(logger, "pending", list)()
         ]
