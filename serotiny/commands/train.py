@@ -42,6 +42,7 @@ from serotiny.tracking.outcome import run_outcome
 from serotiny.tracking.rank_handover import handover_tags, join_rank_zero
 from serotiny.tracking.registry import register_if_configured
 from serotiny.tracking.run_pictures import log_loss_curves
+from serotiny.tracking.run_record import TRUSTED_CHECKPOINTS_TAG
 from serotiny.trainer_parts.graceful_stop import first_interrupt_stops_gracefully
 
 log = logging.getLogger(__name__)
@@ -92,9 +93,12 @@ def fit_in_run(
     folder: Path,
 ) -> pl.Trainer:
     """Resume from the run's newest readable checkpoint (if any) and fit to the end."""
-    resume = choose_resume_point(run, folder / "resume")
+    trusted = settings.checkpoint.trusted
+    if trusted:  # before any checkpoint: test, predict and notebooks then read them in full
+        journal.tags({TRUSTED_CHECKPOINTS_TAG: "true"})
+    resume = choose_resume_point(run, folder / "resume", trusted)
     keep_split_assignment(run, parts.datamodule, folder / "data")
-    trainer = build_trainer(cfg, settings, run.run_id, parts, folder, journal, resume.fell_back)
+    trainer = build_trainer(cfg, settings, run.run_id, parts, folder, journal, resume)
     hand_over(run.run_id, resume.path)
     # The heartbeat's first beat also tells ranks that srun started which run to join.
     beats = Heartbeat(
@@ -104,7 +108,12 @@ def fit_in_run(
         handover_tags(resume.which, folder),
     )
     with beats, first_interrupt_stops_gracefully():
-        trainer.fit(parts.model, datamodule=parts.datamodule, ckpt_path=resume.path)
+        trainer.fit(
+            parts.model,
+            datamodule=parts.datamodule,
+            ckpt_path=resume.path,
+            weights_only=not trusted,  # only a project that trusts its checkpoints unpickles
+        )
     checkpoint = trainer.checkpoint_callback
     if checkpoint is not None and hasattr(checkpoint, "ensure_saved"):
         checkpoint.ensure_saved(trainer)
@@ -119,7 +128,12 @@ def train_as_extra_rank(cfg: DictConfig, settings: Settings, parts: TrainingPart
             log.info("run '%s' already finished: not training it again", settings.mlflow.run_name)
             return None
         trainer = build_trainer(cfg, settings, joined.run_id, parts, joined.folder, None)
-        trainer.fit(parts.model, datamodule=parts.datamodule, ckpt_path=joined.resume_from)
+        trainer.fit(
+            parts.model,
+            datamodule=parts.datamodule,
+            ckpt_path=joined.resume_from,
+            weights_only=not settings.checkpoint.trusted,
+        )
     return monitored_value(trainer, settings.checkpoint.monitor)
 
 

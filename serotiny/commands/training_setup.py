@@ -10,6 +10,7 @@ import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
 from omegaconf import DictConfig
 
+from serotiny.commands.resume_point import ResumePoint
 from serotiny.settings.schema import Settings
 from serotiny.tracking.journal import RunJournal
 from serotiny.trainer_parts.builders import (
@@ -57,16 +58,18 @@ def build_trainer(
     parts: TrainingParts,
     folder: Path,
     journal: RunJournal | None,
-    rewrite_checkpoint: bool = False,
+    resume: ResumePoint | None = None,
 ) -> pl.Trainer:
     """A Trainer whose metrics and checkpoints go to the run's journal (None: an extra rank
     of a distributed training, which records nothing).
 
-    ``rewrite_checkpoint``: the checkpoint resumed from is a fallback (a newer one was
-    unreadable), so it is written again at the first opportunity.
+    ``resume``: where training resumes. From a fallback (a newer checkpoint was unreadable)
+    the checkpoint is written again at the first opportunity, and the steps the run holds
+    already are not logged again.
     """
+    resume = resume or ResumePoint()
     checkpointing = bool(cfg.trainer.get("enable_checkpointing", True))
-    logger = JournalLogger(journal, run_id, buffered=checkpointing)
+    logger = JournalLogger(journal, run_id, checkpointing, resume.committed_steps)
     callbacks: list[Callback] = [*parts.callbacks, RandomStateCheckpoint()]
     if checkpointing:
         checkpoint = RunCheckpoint(
@@ -74,8 +77,9 @@ def build_trainer(
             dirpath=folder / "checkpoints",
             monitor=settings.checkpoint.monitor,
             mode=settings.checkpoint.mode.value,
+            trusted=settings.checkpoint.trusted,
         )
-        checkpoint.rewrite_after_resume = rewrite_checkpoint
+        checkpoint.rewrite_after_resume = resume.fell_back
         callbacks.append(checkpoint)
     return instantiate_trainer(cfg.trainer, callbacks, logger, default_root_dir=str(folder))
 

@@ -14,6 +14,8 @@ is made safe without one:
   claim tags are read, and the earliest wins, again the same for everyone who looks: a
   command that comes late sees the earlier claim and stops. Only the winner reopens the run
   (its status, its owner); the losers change nothing but their own tag, which they remove.
+  A claim made before the run last ended is spent: its command is over (a resume that
+  failed at once is rerun at once, not refused).
 
 The rules hold as long as the machines' clocks agree to within the settle time, and no
 command stalls longer than :data:`CLAIM_WINDOW_SECONDS` between looking the name up and
@@ -84,7 +86,10 @@ def claim_existing_run(
     time.sleep(settle_seconds)
     tags = client.get_run(run_id).data.tags
     claims = sorted(tag for tag in tags if tag.startswith(CLAIM_PREFIX))
-    recent = [tag for tag in claims if _claim_time(tag) >= stamp - CLAIM_WINDOW_SECONDS * 1000]
+    # The run's end as this command found it: claims before it belong to commands that ended.
+    # (Never later than this command's own claim, whatever another machine's clock said.)
+    since = min(stamp, max(stamp - CLAIM_WINDOW_SECONDS * 1000, (run.info.end_time or 0) + 1))
+    recent = [tag for tag in claims if _claim_time(tag) >= since]
     if recent[0] != mine:
         client.delete_tag(run_id, mine)
         raise _lost(str(run.info.run_name), run_id)

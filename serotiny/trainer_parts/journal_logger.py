@@ -10,6 +10,10 @@ journal, committed with each checkpoint.
   MLflow keeps once. So the stored history always ends exactly where the latest checkpoint
   does, never holds a step twice, and misses none. (The MLflow UI therefore updates once per
   checkpoint, i.e. once per epoch.)
+* **A resume from an older checkpoint repeats no step.** When the newest checkpoint could not
+  be read and training resumes from the one before, the epochs between them are trained
+  again, but their metrics are in MLflow already: the steps up to each metric's last
+  committed step (``committed_steps``) are not logged again.
 * **It never sets the run's final status**: serotiny does, once the final checkpoint is
   committed, and tells a SIGTERM (KILLED) from a crash (FAILED).
 """
@@ -63,13 +67,23 @@ class JournalLogger(Logger):
         run_id: the MLflow run (the logger's version).
         buffered: hold metrics until :meth:`commit` (True), or commit each at once (False,
             e.g. when checkpointing is off and there is nothing to commit with).
+        committed_steps: metric name -> the last step the run already holds for it (a resume
+            from an older checkpoint than the newest committed one): values at those steps
+            or before are not logged again.
     """
 
-    def __init__(self, journal: MetricsJournal | None, run_id: str, buffered: bool = True) -> None:
+    def __init__(
+        self,
+        journal: MetricsJournal | None,
+        run_id: str,
+        buffered: bool = True,
+        committed_steps: Mapping[str, int] | None = None,
+    ) -> None:
         super().__init__()
         self.journal = journal
         self.run_id = run_id
         self.buffered = buffered
+        self.committed_steps = dict(committed_steps or {})
         self._pending: list[Pending] = []
 
     @property
@@ -88,9 +102,16 @@ class JournalLogger(Logger):
         if self.journal is not None and values:
             self.journal.params(_flat(values))
 
+    def _new(self, metrics: Mapping[str, float], step: int) -> dict[str, float]:
+        """The values of ``metrics`` at ``step`` that the run does not hold yet."""
+        committed = self.committed_steps
+        return {k: float(v) for k, v in metrics.items() if step > committed.get(k, -1)}
+
     @rank_zero_only
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
-        self._pending.append(({k: float(v) for k, v in metrics.items()}, step or 0, now_ms()))
+        values = self._new(metrics, step or 0)
+        if values:
+            self._pending.append((values, step or 0, now_ms()))
         if not self.buffered:
             self.commit()
 
@@ -117,7 +138,9 @@ class JournalLogger(Logger):
         for entry in pending:
             if len(entry) == 3:  # earlier checkpoints stored no time: nothing safe to repeat
                 values, step, timestamp = entry
-                self.journal.metrics(values, step, timestamp)
+                values = self._new(values, step)
+                if values:
+                    self.journal.metrics(values, step, timestamp)
         self.journal.commit()
 
     def finalize(self, status: str) -> None:
