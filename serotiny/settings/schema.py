@@ -112,10 +112,10 @@ class CheckpointSettings:
     mode: MonitorMode = MonitorMode.min
     #: The checkpoint ``test``, ``predict`` and ``load_model_from_checkpoint`` use.
     use: CheckpointChoice = CheckpointChoice.best
-    #: Trust this project's checkpoints: keep them as Lightning writes them and unpickle
-    #: them in full when a resume, ``test``, ``predict`` or a notebook loads them. Left
+    #: Trust this project's checkpoints, so that they are kept as Lightning writes them and
+    #: unpickled in full when a resume, ``test``, ``predict`` or a notebook loads them. Left
     #: false, a checkpoint holds plain data and tensors only (hyperparameters that are
-    #: objects, such as an optimizer partial, are kept as their text; serotiny rebuilds
+    #: objects, such as an optimizer partial, are kept as their text, since serotiny rebuilds
     #: models from the run's config) and is read with ``torch.load(weights_only=True)``,
     #: which runs no code from the file. Set it when the model or a callback stores other
     #: objects in checkpoints, or to open checkpoints written before serotiny kept them

@@ -3,6 +3,13 @@
     _target_: {{cookiecutter.package_name}}.models.LinearClassifier
     in_features: 8
     num_classes: 3
+
+Write them as Lightning and Hydra users do: arguments may be objects that Hydra builds
+(a network from a nested config, an optimizer as a partial, `_partial_: true`), kept by
+`self.save_hyperparameters()` or not. serotiny rebuilds a model from its run's config, so
+checkpoints keep such hyperparameters as text and stay loadable with
+`torch.load(weights_only=True)`. State of your own saved in `on_save_checkpoint` must be
+plain data or tensors, unless `checkpoint.trusted: true` (see the getting-started guide).
 """
 
 from __future__ import annotations
