@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/cli_overhead.py
 	$(BIN)/python benchmarks/resume_overhead.py
 	$(BIN)/python benchmarks/datamodule_throughput.py
+	$(BIN)/python benchmarks/tracking_overhead.py
 	$(BIN)/python benchmarks/image_throughput.py
 
 docs: $(STAMP)

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from cli_helpers import PACKAGE, REPO_ROOT, CliResult, run_cli
+from forked_cli import ForkedCli
 from inprocess import Workspace, make_workspace
 
 pytest_plugins = ["services"]  # real services: tests/services.py
@@ -58,6 +59,27 @@ def workspace(
     return make_workspace(rendered_template, empty_store, tmp_path)
 
 
+@pytest.fixture(scope="session")
+def forked_cli_server() -> Iterator[ForkedCli]:
+    """One server (per test process) that forks a child per ``serotiny`` command: each command
+    is a process of its own, with the exit status and output a user would see, without a fresh
+    interpreter's imports of torch, Lightning and MLflow (see tests/forked_cli.py). Not for
+    commands that start processes of their own (DDP) or are signalled."""
+    server = ForkedCli()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def forked_cli(project: Path, forked_cli_server: ForkedCli) -> Callable[..., CliResult]:
+    """Run the serotiny CLI inside this test's project, as a forked process."""
+
+    def run(*args: str, **env: str) -> CliResult:
+        return forked_cli_server.run(*args, cwd=project, project=project, **env)
+
+    return run
+
+
 @pytest.fixture
 def cli(project: Path) -> Callable[..., CliResult]:
     """Run the serotiny CLI inside this test's project."""
@@ -68,6 +90,8 @@ def cli(project: Path) -> Callable[..., CliResult]:
     return run
 
 
+# First: pytest-xdist reads the groups in its own hook of the same name, on each worker.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under pytest-xdist (``--dist loadgroup``), keep the tests that share a module-scoped
     fixture (a project trained once for the module, say) on one worker, so that the

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from cli_helpers import CliResult, run_cli, tracking_uri
 from mlflow import MlflowClient
+
+
+@pytest.fixture
+def cli(forked_cli: Callable[..., CliResult]) -> Callable[..., CliResult]:
+    """This module's commands run as forked processes (see tests/forked_cli.py)."""
+    return forked_cli
 
 
 def assert_one_line_error(result: CliResult, *fragments: str) -> None:

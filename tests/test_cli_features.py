@@ -20,8 +20,8 @@ def runs_by_name(project: Path, experiment: str = "default") -> dict[str, object
     return {run.info.run_name: run for run in client.search_runs([found.experiment_id])}
 
 
-def test_multirun_with_interpolated_run_names(cli, project: Path) -> None:
-    result = cli(
+def test_multirun_with_interpolated_run_names(forked_cli, project: Path) -> None:
+    result = forked_cli(
         "train",
         "--multirun",
         "seed=1,2",
@@ -131,8 +131,8 @@ def test_validate_imports_neither_lightning_nor_mlflow(project: Path) -> None:
     assert completed.stdout.strip().splitlines()[-1] == "[]"
 
 
-def test_validate_checks_the_manifest(cli, project: Path) -> None:
-    ok = cli("validate")
+def test_validate_checks_the_manifest(forked_cli, project: Path) -> None:
+    ok = forked_cli("validate")
     assert ok.returncode == 0, ok.output
     manifest = project / "data" / "manifest.csv"
     lines = manifest.read_text().splitlines()
@@ -143,7 +143,7 @@ def test_validate_checks_the_manifest(cli, project: Path) -> None:
         .replace(",test,", ",trian,")
     )
     manifest.write_text("\n".join(lines) + "\n")
-    bad = cli("validate")
+    bad = forked_cli("validate")
     assert bad.returncode == 2, bad.output
     assert "trian" in bad.stderr
     assert "Traceback" not in bad.stderr

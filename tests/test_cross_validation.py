@@ -91,8 +91,8 @@ def test_cross_validation_resumes_then_ensembles(
     np.testing.assert_allclose(probabilities, mean.numpy(), rtol=1e-5, atol=1e-6)
 
 
-def test_cross_validation_on_several_processes_is_refused(cli, project: Path) -> None:
-    result = cli("train", "trainer=ddp", "trainer.accelerator=cpu", "++cv.folds=2")
+def test_cross_validation_on_several_processes_is_refused(forked_cli, project: Path) -> None:
+    result = forked_cli("train", "trainer=ddp", "trainer.accelerator=cpu", "++cv.folds=2")
     assert result.returncode == 2, result.output
     (line,) = [line for line in result.stderr.splitlines() if line.startswith("serotiny: error:")]
     assert "cv.folds" in line and "devices=2" in line

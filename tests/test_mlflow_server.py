@@ -17,20 +17,20 @@ from cli_helpers import (
     free_port,
     has_checkpoint,
     kill_group,
-    run_cli,
     start_cli,
     wait_until,
 )
+from inprocess import Workspace
 from mlflow import MlflowClient
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def mlflow_server(tmp_path: Path) -> Iterator[str]:
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One server for the module's tests (each keeps its runs in an experiment of its own)."""
     port = free_port()
-    store = tmp_path / "server"
-    store.mkdir()
+    store = tmp_path_factory.mktemp("server")
     process = subprocess.Popen(
         [
             sys.executable,
@@ -48,7 +48,7 @@ def mlflow_server(tmp_path: Path) -> Iterator[str]:
             "--workers",
             "1",
         ],
-        env=cli_env(),
+        env=cli_env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false"),  # stops in 1 s, not 10
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -72,15 +72,18 @@ def mlflow_server(tmp_path: Path) -> Iterator[str]:
 
 
 def test_train_test_predict_and_load_through_a_server(
-    cli, project: Path, mlflow_server: str
+    workspace: Workspace, mlflow_server: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    common = ("++mlflow.run_name=remote", f"++mlflow.tracking_uri={mlflow_server}")
+    common = (
+        "++mlflow.run_name=remote",
+        "++mlflow.experiment_name=remote",
+        f"++mlflow.tracking_uri={mlflow_server}",
+    )
     for operation in ("train", "test", "predict"):
-        result = cli(operation, *common, "++trainer.max_epochs=2")
-        assert result.returncode == 0, result.output
-    assert not (project / "mlruns.db").exists()  # nothing went to the embedded store
+        workspace.run(operation, *common, "++trainer.max_epochs=2")
+    assert workspace.runs("remote") == {} and workspace.runs() == {}  # none in the embedded store
     client = MlflowClient(tracking_uri=mlflow_server)
-    experiment = client.get_experiment_by_name("default")
+    experiment = client.get_experiment_by_name("remote")
     (run,) = client.search_runs([experiment.experiment_id])
     assert run.info.status == "FINISHED"
     assert "test_loss" in run.data.metrics
@@ -96,19 +99,21 @@ def test_train_test_predict_and_load_through_a_server(
 
     model = load_model_from_checkpoint(mlflow_server, run.info.run_id)
     assert type(model).__name__ == "BasicModel"
-    again = cli("train", *common, "++trainer.max_epochs=2")
-    assert again.returncode == 0 and "already finished" in again.output
+    workspace.run("train", *common, "++trainer.max_epochs=2")
+    assert "already finished" in caplog.text
 
 
 def test_killed_run_resumes_against_the_server(
-    project: Path, mlflow_server: str, tmp_path: Path
+    workspace: Workspace, mlflow_server: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    project = workspace.root
     add_slow_callback(project, seconds=0.05)
     arguments = [
         "train",
         "trainer/callbacks=slow",
         "++trainer.max_epochs=5",
         "++mlflow.run_name=remote-crash",
+        "++mlflow.experiment_name=remote_crash",
         f"++mlflow.tracking_uri={mlflow_server}",
     ]
     log = tmp_path / "train.log"
@@ -116,7 +121,7 @@ def test_killed_run_resumes_against_the_server(
     client = MlflowClient(tracking_uri=mlflow_server)
 
     def the_run():  # type: ignore[no-untyped-def]
-        experiment = client.get_experiment_by_name("default")
+        experiment = client.get_experiment_by_name("remote_crash")
         runs = client.search_runs([experiment.experiment_id]) if experiment else []
         return runs[0] if runs else None
 
@@ -125,9 +130,8 @@ def test_killed_run_resumes_against_the_server(
     interrupted = the_run()
     assert interrupted.info.status == "RUNNING"
 
-    resumed = run_cli(*arguments, cwd=project)
-    assert resumed.returncode == 0, resumed.output
-    assert "resuming run 'remote-crash'" in resumed.output
+    workspace.run(*arguments)  # the same command again (in this process: only the kill needs one)
+    assert "resuming run 'remote-crash'" in caplog.text
     run = the_run()
     assert run.info.run_id == interrupted.info.run_id and run.info.status == "FINISHED"
     steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_loss")]

@@ -89,7 +89,9 @@ def test_corrupt_newest_checkpoint_falls_back(
     (run,) = runs_named(workspace, "corrupt")
     client = workspace.client()
     artifacts = Path(run.info.artifact_uri.removeprefix("file://"))
-    (artifacts / "checkpoints" / "last.ckpt").write_bytes(b"\x00 not a checkpoint")
+    damaged = artifacts / "checkpoints" / "last.ckpt"
+    damaged.unlink()  # a new file: the stored one may share its bytes with the local copies
+    damaged.write_bytes(b"\x00 not a checkpoint")
     client.set_terminated(run.info.run_id, "FAILED")
     workspace.run("train", "++mlflow.run_name=corrupt", "++trainer.max_epochs=3")
     assert "unreadable" in caplog.text

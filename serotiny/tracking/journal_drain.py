@@ -157,6 +157,8 @@ class JournalDrain:
         self.folder = folder
         self.sender = sender
         self._stop = threading.Event()
+        self._wake = threading.Event()  # set to send at once (the last records of a command)
+        self._sent = threading.Event()  # set each time everything committed was sent
         self._thread = threading.Thread(target=self._drain_until_stopped, daemon=True)
         self.outage_started: float | None = None
 
@@ -166,16 +168,19 @@ class JournalDrain:
 
     def __exit__(self, *exc_info: object) -> None:
         self._stop.set()
+        self._wake.set()
         self._thread.join(timeout=MAX_BACKOFF_SECONDS + 5)
 
     def finish(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for every committed record to be sent; whether they
-        were."""
+        """Send what is left at once, and wait up to ``timeout`` seconds for every committed
+        record to be sent; whether they were."""
         deadline = time.monotonic() + timeout
         while has_unsent_records(self.folder):
             if time.monotonic() >= deadline:
                 return False
-            time.sleep(POLL_SECONDS)
+            self._sent.clear()
+            self._wake.set()
+            self._sent.wait(timeout=min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
         return True
 
     def _drain_until_stopped(self) -> None:
@@ -190,7 +195,9 @@ class JournalDrain:
                 if self.outage_started is not None:
                     log.info("MLflow answers again: the journal is sent")
                 self.outage_started, backoff = None, POLL_SECONDS
+                self._sent.set()
             else:
                 self.outage_started = self.outage_started or time.monotonic()
                 backoff = min(MAX_BACKOFF_SECONDS, backoff * 2)
-            self._stop.wait(backoff)
+            self._wake.wait(backoff)
+            self._wake.clear()

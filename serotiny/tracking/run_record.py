@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mlflow import MlflowClient
-from mlflow.entities import Param
+from mlflow.entities import Param, RunTag
 from omegaconf import DictConfig, OmegaConf
 
 from serotiny.settings.config_data import config_hash, flatten, resolved_container
@@ -57,8 +57,10 @@ def log_new_run_contents(client: MlflowClient, run_id: str, cfg: DictConfig, roo
     """
     container = resolved_container(cfg)
     record = reproducibility_record(cfg, root, training_hash(cfg))
-    for key, value in record_tags(record).items():
-        client.set_tag(run_id, key, value[:MLFLOW_TAG_MAX_LENGTH])
+    tags = [
+        RunTag(key, value[:MLFLOW_TAG_MAX_LENGTH]) for key, value in record_tags(record).items()
+    ]
+    client.log_batch(run_id, tags=tags)  # one request, not one per tag
     params = [
         Param(key[:250], str(value)[:MLFLOW_PARAM_MAX_LENGTH])
         for key, value in flatten(container)

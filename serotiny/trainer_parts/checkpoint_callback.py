@@ -140,9 +140,14 @@ class RunCheckpoint(ModelCheckpoint):
     # -- how to save ------------------------------------------------------------------------
     def _save_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
         temporary = f"{filepath}.partial"
-        trainer.save_checkpoint(temporary, self.save_weights_only)
+        saved_at_this_step = self._saved_at_this_step(trainer, filepath)
+        if saved_at_this_step is None:
+            trainer.save_checkpoint(temporary, self.save_weights_only)
         if trainer.is_global_zero:
-            if not self.trusted:
+            if saved_at_this_step is not None:
+                # last and best at the same step are the same checkpoint: one write, two names.
+                os.link(saved_at_this_step, temporary)
+            elif not self.trusted:
                 self._refuse_unsafe(temporary)
             os.replace(temporary, filepath)
         trainer.strategy.barrier("serotiny_checkpoint_rename")
@@ -160,6 +165,18 @@ class RunCheckpoint(ModelCheckpoint):
         except Exception:
             Path(temporary).unlink(missing_ok=True)  # nothing half-written stays behind
             raise
+
+    def _saved_at_this_step(self, trainer: pl.Trainer, filepath: str) -> str | None:
+        """The checkpoint file already written at the trainer's current step, if another."""
+        saved = self._last_checkpoint_saved
+        if (
+            saved
+            and saved != filepath
+            and self._last_global_step_saved == trainer.global_step
+            and os.path.isfile(saved)
+        ):
+            return saved
+        return None
 
     def _save_last_checkpoint(self, trainer: pl.Trainer, monitor_candidates: dict) -> None:
         super()._save_last_checkpoint(trainer, monitor_candidates)

@@ -21,6 +21,8 @@ def sweeps_tutorial(tmp_path_factory: pytest.TempPathFactory) -> FollowedPage:
     return follow("tutorials/sweeps.md", tmp_path_factory.mktemp("sweeps"))
 
 
+# First: pytest-xdist reads the groups in its own hook of the same name, on each worker.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under pytest-xdist (``--dist loadgroup``), keep the tests of one shared page on one
     worker, so that the page is followed once rather than once per worker."""
