@@ -4,6 +4,7 @@ from its source only, what else the same logger says still passes, and ``--verbo
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import warnings
@@ -13,8 +14,9 @@ from pathlib import Path
 import pytest
 from lightning.pytorch import Trainer
 from lightning.pytorch.utilities._pytree import _tree_flatten
+from lightning_utilities.core import rank_zero
 
-from serotiny.cli.quiet import VERBOSE_ENV, DropNoise, quiet_known_noise
+from serotiny.cli.quiet import LOGGED_NOISE, VERBOSE_ENV, DropNoise, quiet_known_noise
 from serotiny.tracking.store import connect
 
 
@@ -33,7 +35,7 @@ class Collect(logging.Handler):
 def collected() -> Iterator[Collect]:
     """What Lightning's and MLflow's loggers print (they do not propagate to the root)."""
     handler = Collect()
-    names = ("lightning.pytorch", "mlflow")
+    names = (*LIGHTNING_PACKAGES, "mlflow")
     for name in names:
         logging.getLogger(name).addHandler(handler)
     yield handler
@@ -47,7 +49,7 @@ def filters_removed_afterwards(monkeypatch: pytest.MonkeyPatch) -> Iterator[None
     ``catch_warnings`` in the tests)."""
     monkeypatch.delenv(VERBOSE_ENV, raising=False)
     yield
-    for name in ("lightning.pytorch.utilities.rank_zero", "mlflow.store.db.utils"):
+    for name in {noise.logger for noise in LOGGED_NOISE}:
         logger = logging.getLogger(name)
         for installed in [f for f in logger.filters if isinstance(f, DropNoise)]:
             logger.removeFilter(installed)
@@ -63,8 +65,29 @@ def lightning_says(tmp_path: Path) -> list[warnings.WarningMessage]:
     return caught
 
 
+#: Each, when imported, has Lightning's rank-zero messages (the advert among them) go through
+#: its own logger; the one imported last speaks. A project's callback written against
+#: ``pytorch_lightning`` imports that package after serotiny imported ``lightning.pytorch``.
+LIGHTNING_PACKAGES = (
+    "lightning.pytorch",
+    "pytorch_lightning",
+    "lightning.fabric",
+    "lightning_fabric",
+)
+
+
+@pytest.fixture(params=LIGHTNING_PACKAGES)
+def imported_last(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Lightning's rank-zero messages as they are when ``request.param`` was imported last."""
+    module = importlib.import_module(f"{request.param}.utilities.rank_zero")
+    # What that import did the first time; done again here, whatever this process imported.
+    monkeypatch.setattr(rank_zero, "log", logging.getLogger(module.__name__))
+    assert rank_zero.log.name == f"{request.param}.utilities.rank_zero"
+    return request.param
+
+
 def test_lightnings_advert_and_deprecation_are_dropped_the_rest_kept(
-    collected: Collect, tmp_path: Path
+    collected: Collect, tmp_path: Path, imported_last: str
 ) -> None:
     caught = lightning_says(tmp_path)
     assert not any("litlogger" in message for message in collected.messages)
@@ -90,7 +113,7 @@ def test_mlflows_schema_lines_are_dropped(collected: Collect, tmp_path: Path) ->
 
 
 def test_verbose_shows_everything_again(
-    collected: Collect, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    collected: Collect, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, imported_last: str
 ) -> None:
     quiet_known_noise()  # installed first, as a default command in this process would
     monkeypatch.setenv(VERBOSE_ENV, "1")

@@ -7,8 +7,10 @@ matched by its text *and* the logger or module that emits it, never by silencing
 logger (anything else the same logger says still prints):
 
 * Lightning's "💡 Tip: For seamless cloud logging ... litlogger" and "💡 Tip: For seamless
-  cloud uploads ... litmodels" (logger ``lightning.pytorch.utilities.rank_zero``): adverts
-  for Lightning's own cloud products, printed by every Trainer; serotiny tracks in MLflow.
+  cloud uploads ... litmodels" (logger ``lightning.pytorch.utilities.rank_zero``, or
+  ``pytorch_lightning``'s or ``lightning.fabric``'s when one of those was imported last):
+  adverts for Lightning's own cloud products, printed by every Trainer; serotiny tracks in
+  MLflow.
 * "`isinstance(treespec, LeafSpec)` is deprecated" (a ``FutureWarning`` that torch raises
   inside ``lightning.pytorch.utilities._pytree``): Lightning's code, not the user's, uses
   the deprecated class; nothing a user can do about it.
@@ -57,8 +59,19 @@ class WarnedNoise:
     category: type[Warning] = Warning
 
 
+#: The loggers Lightning's rank-zero messages may come from: each of these packages, when
+#: imported, points ``lightning_utilities``' rank-zero logging at its own logger, so the last
+#: one imported speaks (a project whose callback imports ``pytorch_lightning`` makes it that).
+LIGHTNING_RANK_ZERO_LOGGERS = (
+    "lightning.pytorch.utilities.rank_zero",
+    "pytorch_lightning.utilities.rank_zero",
+    "lightning.fabric.utilities.rank_zero",
+    "lightning_fabric.utilities.rank_zero",
+    "lightning_utilities.core.rank_zero",
+)
+LIGHTNING_ADVERT = r"💡 Tip: .*\blit(logger|models)\b"
 LOGGED_NOISE = (
-    LoggedNoise("lightning.pytorch.utilities.rank_zero", r"💡 Tip: .*\blit(logger|models)\b"),
+    *(LoggedNoise(name, LIGHTNING_ADVERT) for name in LIGHTNING_RANK_ZERO_LOGGERS),
     LoggedNoise("mlflow.store.db.utils", r"Creating initial MLflow database tables"),
     LoggedNoise("mlflow.store.db.utils", r"Updating database tables$"),
 )
