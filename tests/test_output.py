@@ -65,6 +65,19 @@ def run_in_terminal(*args: str, cwd: Path, timeout: float = 300) -> CliResult:
     return CliResult(process.returncode, output.decode("utf-8", "replace"), "")
 
 
+def bar_frames(output: str) -> list[str]:
+    """Each drawing of the progress bar in a terminal's ``output``, as plain text on one line.
+
+    rich redraws the bar in place (a carriage return, then clearing the lines it drew before);
+    where the terminal is too narrow for a row, a column's text goes on in the next lines
+    (``train_loss:`` at the end of one line, its value on the next), so a drawing is read
+    whole, its escapes taken out and its line breaks and padding made single spaces.
+    """
+    drawings = re.split(r"\r(?:\x1b\[2K\x1b\[1A)*\x1b\[2K", output)
+    plain = (" ".join(re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", d).split()) for d in drawings)
+    return [drawing for drawing in plain if BAR in drawing]
+
+
 def run_to_file(*args: str, cwd: Path, log: Path) -> CliResult:
     """Run ``python -m serotiny ARGS`` with stdout and stderr going to the file ``log``."""
     with log.open("w") as out:
@@ -84,13 +97,15 @@ def test_a_training_in_a_terminal_shows_the_progress_bar(project: Path) -> None:
         "train", f"++trainer.max_epochs={EPOCHS}", "++mlflow.run_name=bar", cwd=project
     )
     assert result.returncode == 0, result.output[-3000:]
-    bars = [line for line in result.output.splitlines() if BAR in line]
+    bars = bar_frames(result.output)
     assert bars, result.output[-3000:]
     last = f"Epoch {EPOCHS - 1}/{EPOCHS - 1}"
     # The bar shows the epoch, the global step, the loss and the monitored metric.
-    shown = [line for line in bars if last in line and "step: " in line and "train_loss: " in line]
+    shown = [
+        frame for frame in bars if last in frame and "step: " in frame and "train_loss: " in frame
+    ]
     assert shown, bars[-5:]
-    assert re.search(r"val_loss: \d", result.output)  # checkpoint.monitor, by the bar
+    assert any(re.search(r"val_loss: \d", frame) for frame in shown)  # checkpoint.monitor
     assert LITLOGGER_TIP not in result.output and LEAFSPEC not in result.output
 
     predicted = run_in_terminal("predict", "++mlflow.run_name=bar", cwd=project)
