@@ -38,11 +38,23 @@ class ManifestDataset(Dataset):
         #: main process reads (``BoundLoader.reference``): cheaper than moving the decoded
         #: arrays through shared memory. Only serotiny's ``collate_batch`` passes them on.
         self.by_reference = False
+        self._read_in_memory = False
 
     @property
     def in_memory(self) -> bool:
         """True when no loader reads files: batches are then cheapest in the main process."""
         return all(loader.in_memory for loader in self.loaders.values())
+
+    def read_in_memory(self) -> bool:
+        """True when every loader's batches now only read memory in this process: no loader
+        reads files, or every file has come from the decoded cache by reference (an epoch
+        through workers filled it); once true, it stays true."""
+        if not self._read_in_memory:
+            rows = self.rows if self.rows is not None else np.arange(self.length)
+            self._read_in_memory = all(
+                loader.read_in_memory(rows) for loader in self.loaders.values()
+            )
+        return self._read_in_memory
 
     def __len__(self) -> int:
         return self.length

@@ -18,6 +18,7 @@ from serotiny.datamodules.loader_options import check_loader_options
 from serotiny.datamodules.loader_plan import PREDICT
 from serotiny.datamodules.manifest_data import ManifestData
 from serotiny.datamodules.resumable import ResumableDataLoader, TrainingOrder
+from serotiny.datamodules.worker_choice import WorkersWhileDecoding
 from serotiny.io.dataframe.checks import ManifestProblem
 
 if TYPE_CHECKING:
@@ -223,7 +224,7 @@ class ManifestDatamodule(pl.LightningDataModule):
                 position=self.training_position,
                 **kwargs,
             )
-        return DataLoader(dataset, shuffle=shuffle, **kwargs)
+        return WorkersWhileDecoding(dataset, shuffle=shuffle, **kwargs)
 
     def training_position(self, batches_per_epoch: int) -> tuple[int, int] | None:
         """The epoch the next training iterator serves, and how many of its batches training

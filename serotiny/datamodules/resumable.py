@@ -25,7 +25,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampler
+from torch.utils.data import Dataset, RandomSampler, SequentialSampler
+
+from serotiny.datamodules.worker_choice import WorkersWhileDecoding
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +73,7 @@ class ResumableSequentialSampler(_SkipFirst, SequentialSampler):
         yield from self._after_skip(torch.arange(len(self.data_source)))
 
 
-class ResumableDataLoader(DataLoader):
+class ResumableDataLoader(WorkersWhileDecoding):
     """A DataLoader over ``dataset`` whose order and position survive a restart.
 
     Args:

@@ -14,6 +14,7 @@ import pytest
 import tifffile
 import torch
 from PIL import Image
+from torch.utils.data.dataloader import _MultiProcessingDataLoaderIter
 
 from serotiny.datamodules import ManifestDatamodule
 from serotiny.errors import SerotinyUserError
@@ -378,3 +379,52 @@ def test_no_reference_without_a_cache_with_a_transform_or_for_a_new_file(tmp_pat
     bound = cached_bound(tmp_path, names)
     assert bound.reference(np.array([0, 1])) is None
     assert bound.reference(np.array([0])) is not None
+
+
+@pytest.fixture
+def worker_epochs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the epochs torch runs through worker processes (its multi-process iterator is
+    made once per epoch without persistent workers)."""
+    made: list[int] = []
+    original = _MultiProcessingDataLoaderIter.__init__
+
+    def counted(self, loader) -> None:
+        made.append(loader.num_workers)
+        original(self, loader)
+
+    monkeypatch.setattr(_MultiProcessingDataLoaderIter, "__init__", counted)
+    return made
+
+
+def test_workers_step_aside_once_every_file_came_from_the_cache(tmp_path, worker_epochs):
+    names = write_pngs(tmp_path, 12)
+    manifest = write_manifest(tmp_path, names)
+
+    def datamodule(cache: bool) -> ManifestDatamodule:
+        loader = LoadImage("path", cache_dir=str(tmp_path / "cache") if cache else None)
+        module = ManifestDatamodule(
+            manifest, {"x": loader}, batch_size=3, num_workers=2, shuffle=False
+        )
+        module.setup("fit")
+        return module
+
+    module = datamodule(cache=True)
+    train = module.train_dataloader()
+    through_workers = [batch["x"] for batch in train]
+    assert worker_epochs == [2]  # the first epoch decodes: workers pay off
+    # Every training file has now arrived from the cache by reference: the main process
+    # reads the next epochs itself, and they are the same batches.
+    in_main = [batch["x"] for batch in train]
+    assert worker_epochs == [2]
+    assert len(in_main) == len(through_workers) == 3
+    assert all(torch.equal(a, b) for a, b in zip(through_workers, in_main, strict=True))
+    # The validation files have not been read yet: that loader still uses its workers.
+    list(module.val_dataloader())
+    assert worker_epochs == [2, 2]
+    # A new datamodule on the same cache starts with workers again (what it knows is its
+    # own); so does one without a cache, every epoch.
+    list(datamodule(cache=True).train_dataloader())
+    assert worker_epochs == [2, 2, 2]
+    uncached = datamodule(cache=False).train_dataloader()
+    list(uncached), list(uncached)
+    assert worker_epochs == [2, 2, 2, 2, 2]

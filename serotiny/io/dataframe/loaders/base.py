@@ -76,6 +76,12 @@ class BoundLoader(ABC):
         """
         return None
 
+    def read_in_memory(self, rows: np.ndarray) -> bool:
+        """Whether ``batch(rows)`` now only reads memory in this process: always for an
+        in-memory loader; for a file loader, once this process has read every one of those
+        files through :meth:`reference` (from a cache that the page cache keeps)."""
+        return self.in_memory
+
 
 class Loader(ABC):
     """Base class of all loaders. Subclass :class:`ArrayLoader` or :class:`FileLoader`."""

@@ -33,6 +33,8 @@ from __future__ import annotations
 import functools
 import math
 import os
+import secrets
+import weakref
 from abc import abstractmethod
 from typing import Any
 
@@ -126,6 +128,11 @@ class DecodedBound(FileBound):
         super().__init__(paths, base_dir, loader)
         self.cache = cache
         self.tag = loader.decoder_tag()
+        #: Which rows this process has read from the cache by reference (see
+        #: :meth:`read_in_memory`), found again through ``token`` when a batch arrives.
+        self.arrived = np.zeros(len(paths), dtype=bool)
+        self.token = secrets.token_hex(8)
+        _ARRIVED[self.token] = self.arrived
 
     def decoded(self, path: str) -> Any:
         """``path`` decoded: from the cache when there is one, else from the file."""
@@ -160,7 +167,14 @@ class DecodedBound(FileBound):
                 and self.cache.ensure(path, self.tag, self.loader.decode)
             ):
                 return None
-        return CachedBatch(self.cache.folder, self.tag, paths, self.loader)
+        return CachedBatch(self.cache.folder, self.tag, paths, self.loader, self.token, rows)
+
+    def read_in_memory(self, rows: np.ndarray) -> bool:
+        """Whether this process has read every file of ``rows`` from its cache entry (sent by
+        reference from workers): their batches are then cheapest read here, without workers."""
+        if self.cache is None or not self.loader.converts_anywhere():
+            return False
+        return bool(self.arrived[rows].all())
 
 
 class CachedBatch:
@@ -174,31 +188,56 @@ class CachedBatch:
     makes sure the entries exist and the main process reads them.
     """
 
-    __slots__ = ("folder", "tag", "paths", "loader")
+    __slots__ = ("folder", "tag", "paths", "loader", "token", "rows")
 
-    def __init__(self, folder: str, tag: str, paths: list[str], loader: DecodingLoader) -> None:
+    def __init__(
+        self,
+        folder: str,
+        tag: str,
+        paths: list[str],
+        loader: DecodingLoader,
+        token: str,
+        rows: np.ndarray,
+    ) -> None:
         self.folder = folder
         self.tag = tag
         self.paths = paths
         self.loader = loader
+        self.token = token  # the bound loader's, so that it learns the rows have arrived
+        self.rows = rows
 
-    def __reduce__(self) -> tuple[Any, tuple[str, str, list[str], DecodingLoader]]:
-        return read_cached_batch, (self.folder, self.tag, self.paths, self.loader)
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        arguments = (self.folder, self.tag, self.paths, self.loader, self.token, self.rows)
+        return read_cached_batch, arguments
 
 
 # One cache object per folder and process, so its parsed headers are kept between batches.
 _CACHES: dict[str, DecodedCache] = {}
+# Each bound loader's rows read by reference in this process, by its token; held weakly, so
+# an entry goes with its bound loader.
+_ARRIVED: weakref.WeakValueDictionary[str, np.ndarray] = weakref.WeakValueDictionary()
 
 
-def read_cached_batch(folder: str, tag: str, paths: list[str], loader: DecodingLoader) -> Any:
+def read_cached_batch(
+    folder: str,
+    tag: str,
+    paths: list[str],
+    loader: DecodingLoader,
+    token: str | None = None,
+    rows: np.ndarray | None = None,
+) -> Any:
     """The batch of ``paths``, read through the cache in ``folder`` (a file whose entry has
-    gone or is damaged is decoded again)."""
+    gone or is damaged is decoded again); ``rows`` of the bound loader ``token`` are
+    marked as arrived."""
     cache = _CACHES.get(folder) or _CACHES.setdefault(folder, DecodedCache(folder))
     arrays = []
     for path in paths:
         array = cache.load(path, tag, loader.decode)
         loader.check(path, array)
         arrays.append(array)
+    arrived = _ARRIVED.get(token) if token is not None else None
+    if arrived is not None and rows is not None:
+        arrived[rows] = True
     return loader.convert_batch(arrays)
 
 
