@@ -38,23 +38,25 @@ class ManifestDataset(Dataset):
         #: main process reads (``BoundLoader.reference``): cheaper than moving the decoded
         #: arrays through shared memory. Only serotiny's ``collate_batch`` passes them on.
         self.by_reference = False
-        self._read_in_memory = False
+        self._files_came_from_cache = False
 
     @property
     def in_memory(self) -> bool:
         """True when no loader reads files: batches are then cheapest in the main process."""
         return all(loader.in_memory for loader in self.loaders.values())
 
-    def read_in_memory(self) -> bool:
-        """True when every loader's batches now only read memory in this process: no loader
-        reads files, or every file has come from the decoded cache by reference (an epoch
-        through workers filled it); once true, it stays true."""
-        if not self._read_in_memory:
+    def files_came_from_cache(self) -> bool:
+        """True when this dataset reads files and this process has read every one of them
+        from the decoded cache by reference (an epoch through workers filled it): its
+        batches then only read memory here. Once true, it stays true. A dataset that reads
+        no files answers False: whether its batches use workers is decided when its
+        DataLoader is made (``ManifestDatamodule.num_workers_for``)."""
+        if not self._files_came_from_cache and not self.in_memory:
             rows = self.rows if self.rows is not None else np.arange(self.length)
-            self._read_in_memory = all(
+            self._files_came_from_cache = all(
                 loader.read_in_memory(rows) for loader in self.loaders.values()
             )
-        return self._read_in_memory
+        return self._files_came_from_cache
 
     def __len__(self) -> int:
         return self.length

@@ -20,14 +20,14 @@ log = logging.getLogger(__name__)
 
 
 class WorkersWhileDecoding(DataLoader):
-    """A ``DataLoader`` whose epochs run in the main process once its dataset says its
-    batches only read memory here (``dataset.read_in_memory()``, see
+    """A ``DataLoader`` whose epochs run in the main process once its dataset says every file
+    it reads came from the decoded cache (``dataset.files_came_from_cache()``, see
     :class:`~serotiny.datamodules.dataset.ManifestDataset`); before that, and for any other
     dataset, it is a plain ``DataLoader``."""
 
     def _get_iterator(self) -> Any:
-        read_in_memory = getattr(self.dataset, "read_in_memory", None)
-        if not self.num_workers or read_in_memory is None or not read_in_memory():
+        from_cache = getattr(self.dataset, "files_came_from_cache", None)
+        if not self.num_workers or from_cache is None or not from_cache():
             return super()._get_iterator()
         if not getattr(self, "_told", False):
             log.info(

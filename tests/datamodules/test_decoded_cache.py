@@ -14,7 +14,6 @@ import pytest
 import tifffile
 import torch
 from PIL import Image
-from torch.utils.data.dataloader import _MultiProcessingDataLoaderIter
 
 from serotiny.datamodules import ManifestDatamodule
 from serotiny.errors import SerotinyUserError
@@ -379,21 +378,6 @@ def test_no_reference_without_a_cache_with_a_transform_or_for_a_new_file(tmp_pat
     bound = cached_bound(tmp_path, names)
     assert bound.reference(np.array([0, 1])) is None
     assert bound.reference(np.array([0])) is not None
-
-
-@pytest.fixture
-def worker_epochs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Counts the epochs torch runs through worker processes (its multi-process iterator is
-    made once per epoch without persistent workers)."""
-    made: list[int] = []
-    original = _MultiProcessingDataLoaderIter.__init__
-
-    def counted(self, loader) -> None:
-        made.append(loader.num_workers)
-        original(self, loader)
-
-    monkeypatch.setattr(_MultiProcessingDataLoaderIter, "__init__", counted)
-    return made
 
 
 def test_workers_step_aside_once_every_file_came_from_the_cache(tmp_path, worker_epochs):

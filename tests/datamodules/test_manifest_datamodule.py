@@ -281,13 +281,18 @@ def test_batches_from_workers_match_main_process(tmp_path, frame):
     assert got["t"] == [[float(i)] for i in frame.index[frame["split"] == "train"]]
 
 
-def test_in_memory_manifest_gathers_in_main_process_unless_forced(frame):
+def test_in_memory_manifest_gathers_in_main_process_unless_forced(frame, worker_epochs):
     lazy = ManifestDatamodule(frame, standard_loaders(), num_workers=2, prefetch_factor=4)
     forced = ManifestDatamodule(frame, standard_loaders(), num_workers=2, gather_in_workers=True)
     lazy.setup("fit")
     forced.setup("fit")
     assert lazy.train_dataloader().num_workers == 0
-    assert forced.train_dataloader().num_workers == 2
+    list(lazy.train_dataloader())
+    assert worker_epochs == []
+    train = forced.train_dataloader()
+    assert train.num_workers == 2
+    list(train), list(train)
+    assert worker_epochs == [2, 2]  # forced: every epoch through the workers
     batch = next(iter(forced.val_dataloader()))
     assert type(batch["x"]) is torch.Tensor and batch["x"].shape == (20, 8)
     assert sorted(batch["id"]) == sorted(ids_of(frame, "valid"))
