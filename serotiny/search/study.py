@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import optuna
@@ -26,6 +24,7 @@ from optuna.storages import RDBStorage, fail_stale_trials
 from optuna.trial import FrozenTrial, TrialState
 
 from serotiny.errors import SerotinyUserError
+from serotiny.tracking.heartbeat import Beating
 from serotiny.tracking.ownership import owner_gone, owner_tags
 
 log = logging.getLogger(__name__)
@@ -144,11 +143,13 @@ def results(study: optuna.Study) -> dict[str, Any]:
     return {**found, "trials": counts}
 
 
-class TrialHeartbeat:
+class TrialHeartbeat(Beating):
     """Context manager that records an Optuna heartbeat for trials in flight, so that a
-    search on another host can tell them from trials whose process died."""
+    search on another host can tell them from trials whose process died. The first beat is
+    recorded on entering: Optuna never takes a trial without any heartbeat as stale."""
 
     def __init__(self, storage: RDBStorage | None, study_name: str, numbers: Iterable[int]) -> None:
+        super().__init__((storage.get_heartbeat_interval() if storage else None) or 30)
         self.storage = storage
         self.trial_ids: list[int] = []
         if storage is not None:
@@ -157,8 +158,6 @@ class TrialHeartbeat:
                 storage.get_trial_id_from_study_id_trial_number(study_id, number)
                 for number in numbers
             ]
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat_until_stopped, daemon=True)
 
     def beat(self) -> None:
         """Record that the trials' process is alive now."""
@@ -166,23 +165,3 @@ class TrialHeartbeat:
             return
         for trial_id in self.trial_ids:
             self.storage.record_heartbeat(trial_id)
-
-    def _beat_until_stopped(self) -> None:
-        interval = (self.storage.get_heartbeat_interval() if self.storage else None) or 30
-        while not self._stop.wait(interval):
-            with contextlib.suppress(Exception):  # a missed beat must never stop the search
-                self.beat()
-
-    def __enter__(self) -> TrialHeartbeat:
-        self.beat()  # Optuna never takes a trial without any heartbeat as stale
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
