@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import lightning.pytorch as pl
 from hydra.errors import InstantiationException
@@ -38,28 +38,29 @@ def _build(section: str, cfg: Any, **kwargs: Any) -> Any:
         raise ConfigTypeError(f"cannot build '{section}': {message}") from error
 
 
-def instantiate_model(cfg: DictConfig) -> pl.LightningModule:
-    """The LightningModule described by ``cfg``."""
-    model = _build("model", cfg)
-    if not isinstance(model, pl.LightningModule):
+Built = TypeVar("Built")
+
+
+def _build_a(section: str, cfg: DictConfig, kind: type[Built]) -> Built:
+    """The ``kind`` object that config section ``section`` builds; one line when it is not."""
+    built = _build(section, cfg)
+    if not isinstance(built, kind):
         raise ConfigTypeError(
-            pytorch_lightning_message(model, "model")
-            or f"config 'model' builds {type(model).__name__}, not a LightningModule "
+            pytorch_lightning_message(built, section)
+            or f"config '{section}' builds {type(built).__name__}, not a {kind.__name__} "
             f"(_target_: {cfg.get('_target_')})"
         )
-    return model
+    return built
+
+
+def instantiate_model(cfg: DictConfig) -> pl.LightningModule:
+    """The LightningModule described by ``cfg``."""
+    return _build_a("model", cfg, pl.LightningModule)
 
 
 def instantiate_datamodule(cfg: DictConfig) -> pl.LightningDataModule:
     """The LightningDataModule described by ``cfg``."""
-    datamodule = _build("data", cfg)
-    if not isinstance(datamodule, pl.LightningDataModule):
-        raise ConfigTypeError(
-            pytorch_lightning_message(datamodule, "data")
-            or f"config 'data' builds {type(datamodule).__name__}, not a LightningDataModule "
-            f"(_target_: {cfg.get('_target_')})"
-        )
-    return datamodule
+    return _build_a("data", cfg, pl.LightningDataModule)
 
 
 def instantiate_callbacks(cfg: ListConfig | DictConfig | None) -> list[Callback]:
