@@ -55,42 +55,19 @@ class BigCheckpointModel(BasicModel):
 # Each training step takes this long, as a real model's would (the demo model alone takes
 # microseconds): an epoch of the demo data's 7 batches takes about 2 s.
 STEP_SECONDS = 0.25
-SLOW_STEP = """
-import time
-
-import lightning.pytorch as pl
-
-
-class StepTime(pl.Callback):
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-
-    def on_train_batch_end(self, *args, **kwargs) -> None:
-        time.sleep(self.seconds)
-"""
 
 
 def make_project(folder: Path) -> Path:
     """A project rendered from the template, with ``model=big``."""
-    from cookiecutter.main import cookiecutter
+    from cli_helpers import add_slow_callback, render_project
 
-    root = Path(
-        cookiecutter(
-            str(REPO_ROOT / "project-template"),
-            no_input=True,
-            output_dir=str(folder),
-            extra_context={"project_name": "A Tiny Project"},
-        )
-    )
+    root = render_project(folder)
     (root / PACKAGE / "big.py").write_text(BIG_MODEL)
     config = root / PACKAGE / "config" / "model"
     text = (config / "default.yaml").read_text()
     text = text.replace("serotiny.models.BasicModel", f"{PACKAGE}.big.BigCheckpointModel")
     (config / "big.yaml").write_text(text)
-    (root / PACKAGE / "slow.py").write_text(SLOW_STEP)
-    (root / PACKAGE / "config" / "trainer" / "callbacks" / "slow.yaml").write_text(
-        f"- _target_: {PACKAGE}.slow.StepTime\n  seconds: {STEP_SECONDS}\n"
-    )
+    add_slow_callback(root, STEP_SECONDS)
     sys.path.insert(0, str(root))
     return root
 

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT / "tests"))  # the tests' helpers: the same checks
 
-from cli_helpers import run_cli  # noqa: E402
+from cli_helpers import render_project, run_cli  # noqa: E402
 from mlflow_ui import RunPage, chromium_browser  # noqa: E402
 from PIL import Image  # noqa: E402
 from services import MlflowServer, service_facts  # noqa: E402
@@ -42,16 +42,7 @@ PLOTS_VIEWPORT = {"width": 1200, "height": 760}
 
 def make_run(folder: Path) -> Path:
     """A project in ``folder`` with the run of getting_started.md, trained and predicted."""
-    from cookiecutter.main import cookiecutter
-
-    project = Path(
-        cookiecutter(
-            str(REPO_ROOT / "project-template"),
-            no_input=True,
-            output_dir=str(folder),
-            extra_context={"project_name": "A Tiny Project"},
-        )
-    )
+    project = render_project(folder)
     for command in (("train", "++seed=1337", "++trainer.max_epochs=10"), ("predict",)):
         print(f"serotiny {' '.join((*command, *NAMES))}", flush=True)
         result = run_cli(*command, *NAMES, cwd=project)

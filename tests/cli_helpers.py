@@ -56,6 +56,20 @@ def run_cli(
     return CliResult(completed.returncode, completed.stdout, completed.stderr)
 
 
+def render_project(output_dir: Path, project_name: str = "A Tiny Project") -> Path:
+    """A project rendered from ``project-template/`` by real cookiecutter into ``output_dir``."""
+    from cookiecutter.main import cookiecutter
+
+    return Path(
+        cookiecutter(
+            str(REPO_ROOT / "project-template"),
+            no_input=True,
+            output_dir=str(output_dir),
+            extra_context={"project_name": project_name},
+        )
+    )
+
+
 def tracking_uri(project: Path) -> str:
     """The embedded default tracking URI of a generated project."""
     return f"sqlite:///{project / 'mlruns.db'}"

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from cli_helpers import PACKAGE, REPO_ROOT, CliResult, run_cli
+from cli_helpers import PACKAGE, CliResult, render_project, run_cli
 from forked_cli import ForkedCli
 from inprocess import Workspace, make_workspace
 
@@ -19,16 +19,7 @@ pytest_plugins = ["services"]  # real services: tests/services.py
 @pytest.fixture(scope="session")
 def rendered_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A project rendered once from project-template/ by real cookiecutter."""
-    from cookiecutter.main import cookiecutter
-
-    output = tmp_path_factory.mktemp("rendered")
-    path = cookiecutter(
-        str(REPO_ROOT / "project-template"),
-        no_input=True,
-        output_dir=str(output),
-        extra_context={"project_name": "A Tiny Project"},
-    )
-    return Path(path)
+    return render_project(tmp_path_factory.mktemp("rendered"))
 
 
 @pytest.fixture
