@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "a_tiny_project"
@@ -73,6 +74,20 @@ def render_project(output_dir: Path, project_name: str = "A Tiny Project") -> Pa
 def tracking_uri(project: Path) -> str:
     """The embedded default tracking URI of a generated project."""
     return f"sqlite:///{project / 'mlruns.db'}"
+
+
+def runs_in(project: Path, experiment: str = "default") -> dict[str, Any]:
+    """The runs of ``experiment`` in the project's store by name (empty when there is no
+    such experiment), read under the store's lock as serotiny reads it; a name used by
+    two runs fails the test."""
+    from serotiny.tracking.store import connect
+
+    client = connect(tracking_uri(project))
+    found = client.get_experiment_by_name(experiment)
+    runs = client.search_runs([found.experiment_id]) if found is not None else []
+    names = [run.info.run_name for run in runs]
+    assert len(names) == len(set(names)), f"a run name is used twice: {sorted(names)}"
+    return {run.info.run_name: run for run in runs}
 
 
 SLOW_CALLBACK = '''

@@ -10,23 +10,13 @@ from cli_helpers import (
     has_checkpoint,
     kill_group,
     run_cli,
+    runs_in,
     start_cli,
-    tracking_uri,
     wait_until,
 )
 from inprocess import Workspace
 
-from serotiny.tracking.store import connect
-
 pytestmark = pytest.mark.slow
-
-
-def runs_in(project: Path, experiment: str) -> dict:
-    client = connect(tracking_uri(project))  # under the store's lock, as serotiny does
-    found = client.get_experiment_by_name(experiment)
-    if found is None:
-        return {}
-    return {run.info.run_name: run for run in client.search_runs([found.experiment_id])}
 
 
 def test_interrupted_sweep_skips_finished_jobs_and_resumes_the_rest(

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from cli_helpers import cli_env, has_checkpoint, start_cli, tracking_uri
+from cli_helpers import cli_env, has_checkpoint, runs_in, start_cli, tracking_uri
 from mlflow import MlflowClient
 from mlflow.entities import Run
 from services import SlurmCluster
@@ -41,16 +41,6 @@ def job_name(slurm_cluster: SlurmCluster) -> Iterator[str]:
     name = f"serotiny-test-{secrets.token_hex(4)}"
     yield name
     subprocess.run(["scancel", "--name", name], capture_output=True, timeout=60)
-
-
-def runs_in(project: Path) -> dict[str, Run]:
-    """The project's runs in experiment 'default', by name (each name at most once)."""
-    client = connect(tracking_uri(project))  # under the store's lock, as serotiny does
-    experiment = client.get_experiment_by_name("default")
-    runs = client.search_runs([experiment.experiment_id]) if experiment else []
-    names = [run.info.run_name for run in runs]
-    assert len(names) == len(set(names)), f"a run name is not unique: {names}"
-    return {run.info.run_name: run for run in runs}
 
 
 def metric_steps(client: MlflowClient, run: Run) -> dict[str, list[int]]:

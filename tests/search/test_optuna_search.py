@@ -15,7 +15,14 @@ from pathlib import Path
 import optuna
 import pytest
 import yaml
-from cli_helpers import add_slow_callback, has_checkpoint, kill_group, start_cli, wait_until
+from cli_helpers import (
+    add_slow_callback,
+    has_checkpoint,
+    kill_group,
+    runs_in,
+    start_cli,
+    wait_until,
+)
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
@@ -26,18 +33,6 @@ from serotiny.tracking.store import connect
 EXPERIMENT = "hparams_search"
 STUDY = "serotiny_search"
 PARENT_TAG = "mlflow.parentRunId"
-
-
-def runs_in(project: Path, experiment: str = EXPERIMENT) -> dict:
-    """The runs of ``experiment`` by name (under the store's lock, as serotiny reads it)."""
-    client = connect(f"sqlite:///{project / 'mlruns.db'}")
-    found = client.get_experiment_by_name(experiment)
-    if found is None:
-        return {}
-    runs = client.search_runs([found.experiment_id])
-    names = [run.info.run_name for run in runs]
-    assert len(names) == len(set(names)), f"a run name is used twice: {sorted(names)}"
-    return {run.info.run_name: run for run in runs}
 
 
 def stored_study(project: Path) -> optuna.Study:
@@ -123,7 +118,7 @@ def test_search_writes_the_best_trial_and_a_rerun_trains_nothing(cli, project: P
     )
     result = cli(*command)
     assert result.returncode == 0, result.output
-    runs = runs_in(project)
+    runs = runs_in(project, EXPERIMENT)
     parent = runs.pop(STUDY)
     assert set(runs) == {f"{STUDY}-trial{number}" for number in range(3)}
     assert all(run.info.status == "FINISHED" for run in runs.values())
@@ -148,7 +143,7 @@ def test_search_writes_the_best_trial_and_a_rerun_trains_nothing(cli, project: P
     again = cli(*command)
     assert again.returncode == 0, again.output
     assert "started run" not in again.output
-    assert set(runs_in(project)) == {STUDY, *runs}
+    assert set(runs_in(project, EXPERIMENT)) == {STUDY, *runs}
     assert len(stored_study(project).trials) == 3
     assert results_of(project)[-1]["best_value"] == pytest.approx(best)
 
@@ -170,11 +165,12 @@ def test_killed_search_resumes_its_study_without_repeating_trials(
     process = start_cli(*command, project=project, log=log)
     client = connect(f"sqlite:///{project / 'mlruns.db'}")
     # Kill it once the second trial has checkpointed, the first having finished.
+    second = f"{STUDY}-trial1"
     wait_until(
-        lambda: has_checkpoint(client, runs_in(project).get(f"{STUDY}-trial1")), process, log
+        lambda: has_checkpoint(client, runs_in(project, EXPERIMENT).get(second)), process, log
     )
     kill_group(process)
-    before = runs_in(project)
+    before = runs_in(project, EXPERIMENT)
     assert before[f"{STUDY}-trial0"].info.status == "FINISHED"
     assert before[f"{STUDY}-trial1"].info.status == "RUNNING"
     states = [trial.state for trial in stored_study(project).trials]
@@ -197,7 +193,7 @@ def test_killed_search_resumes_its_study_without_repeating_trials(
     # The resumed search drew new values, rather than its seeded sampler's first ones again.
     assert len({trial.params["model.optimizer.lr"] for trial in trials}) == 4
     # And as many MLflow runs, under one parent that the rerun kept.
-    after = runs_in(project)
+    after = runs_in(project, EXPERIMENT)
     parent = after.pop(STUDY)
     assert parent.info.run_id == before[STUDY].info.run_id
     assert parent.info.status == "FINISHED"
@@ -237,7 +233,7 @@ def test_pruned_trials_stop_early_and_are_recorded_as_pruned(cli, project: Path)
     states = [trial.state for trial in trials]
     assert states == [TrialState.PRUNED] * 2, "does serotiny train add pruning_callback()?"
     assert [trial.user_attrs[PRUNED_AT_ATTR] for trial in trials] == [0, 0]
-    runs = runs_in(project)
+    runs = runs_in(project, EXPERIMENT)
     client = connect(f"sqlite:///{project / 'mlruns.db'}")
     for number in (0, 1):
         run = runs[f"{STUDY}-trial{number}"]
@@ -253,5 +249,5 @@ def test_a_run_name_shared_by_all_trials_is_refused_before_anything_runs(
     result = cli("train", "--multirun", "hparams_search=optuna", "++mlflow.run_name=same")
     assert result.returncode == 2, result.output
     assert "mlflow.run_name 'same' is the same for every trial" in result.output
-    assert runs_in(project) == {}
+    assert runs_in(project, EXPERIMENT) == {}
     assert not (project / "optuna.db").exists()
