@@ -17,6 +17,7 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.demos.boring_classes import BoringModel
+from logging_model import LoggingModel
 from omegaconf import OmegaConf
 from terminal import Terminal
 
@@ -60,21 +61,6 @@ def every_update_shows(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def progress_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name in PROGRESS_LOGGERS]
-
-
-class LoggingModel(BoringModel):
-    """Lightning's BoringModel, logging its losses as serotiny's models name them."""
-
-    def training_step(self, batch: Any, batch_idx: int) -> Any:
-        loss = super().training_step(batch, batch_idx)["loss"]
-        self.log("train_loss", loss, on_step=False, on_epoch=True)
-        return loss
-
-    def validation_step(self, batch: Any, batch_idx: int) -> Any:
-        loss = self.step(batch)
-        self.log("val_loss", loss)
-        self.log("val_score", -loss)
-        return loss
 
 
 def trainer_of(options: dict[str, Any], callbacks: list[Any] | None = None, **overrides: Any):

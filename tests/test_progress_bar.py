@@ -14,7 +14,7 @@ import lightning.pytorch as pl
 import pytest
 import rich
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
-from lightning.pytorch.demos.boring_classes import BoringModel
+from logging_model import LoggingModel
 from omegaconf import OmegaConf
 from terminal import Terminal
 
@@ -22,20 +22,6 @@ from serotiny.trainer_parts.builders import instantiate_trainer
 from serotiny.trainer_parts.progress import RunProgressBar
 
 MESSAGE = "a line logged while the bar is drawn"
-
-
-class LossModel(BoringModel):
-    """Lightning's BoringModel, logging ``train_loss`` and ``val_loss`` (not for the bar)."""
-
-    def training_step(self, batch: Any, batch_idx: int) -> Any:
-        loss = super().training_step(batch, batch_idx)["loss"]
-        self.log("train_loss", loss, on_step=False, on_epoch=True)
-        return loss
-
-    def validation_step(self, batch: Any, batch_idx: int) -> Any:
-        loss = self.step(batch)
-        self.log("val_loss", loss)
-        return loss
 
 
 class LogsWhileTraining(Callback):
@@ -83,7 +69,7 @@ def train(logger: logging.Logger, stream: Any, tmp_path: Path) -> LogsWhileTrain
         config, [logs, monitor], logger=False, default_root_dir=str(tmp_path)
     )
     assert isinstance(trainer.progress_bar_callback, RunProgressBar)
-    trainer.fit(LossModel())
+    trainer.fit(LoggingModel())
     assert handler.stream is stream  # put back when the bar stopped
     return logs
 
