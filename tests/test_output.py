@@ -4,20 +4,16 @@ is the subject)."""
 
 from __future__ import annotations
 
-import fcntl
 import os
 import re
-import select
 import shutil
-import struct
 import subprocess
 import sys
-import termios
-import time
 from pathlib import Path
 
 import pytest
 from cli_helpers import CliResult, cli_env, run_cli
+from terminal import Terminal
 
 pytestmark = pytest.mark.slow
 
@@ -34,35 +30,22 @@ MLFLOW_SCHEMA = "Creating initial MLflow database tables"
 def run_in_terminal(*args: str, cwd: Path, timeout: float = 300) -> CliResult:
     """Run ``python -m serotiny ARGS`` with a pseudo-terminal (120 columns) as its stdin,
     stdout and stderr, as in a user's shell; everything it wrote, escapes included."""
-    main, secondary = os.openpty()
-    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    terminal = Terminal()
     process = subprocess.Popen(
         [sys.executable, "-m", "serotiny", *args],
         cwd=cwd,
         env=cli_env(cwd, TERM="xterm-256color"),
-        stdin=secondary,
-        stdout=secondary,
-        stderr=secondary,
+        stdin=terminal.file,
+        stdout=terminal.file,
+        stderr=terminal.file,
     )
-    os.close(secondary)
-    output = bytearray()
-    deadline = time.monotonic() + timeout
     try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([main], [], [], 0.5)
-            try:
-                chunk = os.read(main, 65536) if ready else b""
-            except OSError:  # the terminal closed: everything was read
-                break
-            if ready and not chunk:
-                break
-            output += chunk
-        process.wait(timeout=max(1.0, deadline - time.monotonic()))
+        process.wait(timeout=timeout)
     finally:
         if process.poll() is None:
             process.kill()
-        os.close(main)
-    return CliResult(process.returncode, output.decode("utf-8", "replace"), "")
+        output = terminal.close()
+    return CliResult(process.returncode, output, "")
 
 
 def bar_frames(output: str) -> list[str]:
