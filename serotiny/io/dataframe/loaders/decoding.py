@@ -223,8 +223,8 @@ def read_cached_batch(
     tag: str,
     paths: list[str],
     loader: DecodingLoader,
-    token: str | None = None,
-    rows: np.ndarray | None = None,
+    token: str,
+    rows: np.ndarray,
 ) -> Any:
     """The batch of ``paths``, read through the cache in ``folder`` (a file whose entry has
     gone or is damaged is decoded again); ``rows`` of the bound loader ``token`` are
@@ -235,8 +235,8 @@ def read_cached_batch(
         array = cache.load(path, tag, loader.decode)
         loader.check(path, array)
         arrays.append(array)
-    arrived = _ARRIVED.get(token) if token is not None else None
-    if arrived is not None and rows is not None:
+    arrived = _ARRIVED.get(token)
+    if arrived is not None:  # None: its bound loader is gone
         arrived[rows] = True
     return loader.convert_batch(arrays)
 
