@@ -162,11 +162,15 @@ def start_slurm_tasks(
 
 def finish(tasks: list[subprocess.Popen], logs: Path) -> list[str]:
     """Wait for every task; return what each printed, failing if one failed."""
-    outputs = []
-    for rank, task in enumerate(tasks):
+    for task in tasks:
         task.wait(timeout=600)
-        outputs.append((logs / f"rank{rank}.log").read_text())
-        assert task.returncode == 0, outputs[-1][-3000:]
+    outputs = [(logs / f"rank{rank}.log").read_text() for rank in range(len(tasks))]
+    failed = [
+        f"rank {rank} exited {task.returncode}:\n{outputs[rank][-3000:]}"
+        for rank, task in enumerate(tasks)
+        if task.returncode != 0
+    ]
+    assert not failed, "\n\n".join(failed)
     return outputs
 
 
