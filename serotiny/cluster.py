@@ -43,6 +43,11 @@ class SlurmJob:
         """``<job>.<step>``, as SLURM writes a job step."""
         return f"{self.job_id}.{self.step_id}"
 
+    @property
+    def attempt(self) -> str:
+        """``<job>.<step>.<restart count>``: this step in this attempt of the job."""
+        return f"{self.step}.{self.restart_count}"
+
 
 def slurm_job() -> SlurmJob | None:
     """This process's SLURM job, step and attempt; None outside a SLURM job."""

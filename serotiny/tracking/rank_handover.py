@@ -1,10 +1,13 @@
 """How the extra ranks of a DDP training that SLURM's ``srun`` started find rank 0's run.
 
 Each task srun starts runs the whole command; nothing passes from rank 0 to the others, so
-they find its run in MLflow: rank 0 records the SLURM job step and attempt that own the run,
-with the checkpoint it resumes from and its output folder, in one batch of tags (logged with
-the run's owner by the heartbeat). Ranks that Lightning's launcher starts are handed the run
-through the environment instead (``serotiny.cluster``).
+they find its run in MLflow: rank 0 records the checkpoint it resumes from and its output
+folder, stamped with the SLURM job step and attempt they are for, in one batch of tags (logged
+with the run's owner by the heartbeat). The extra ranks wait for that stamp, not for the
+run's owner tags: rank 0 claims the run (and so tags its owner) before it has chosen its
+checkpoint, and until its heartbeat starts the run still holds the handover of the attempt
+before, whose checkpoint the extra ranks must not resume from. Ranks that Lightning's
+launcher starts are handed the run through the environment instead (``serotiny.cluster``).
 """
 
 from __future__ import annotations
@@ -17,11 +20,10 @@ from pathlib import Path
 from mlflow import MlflowClient
 from mlflow.entities import Run
 
-from serotiny.cluster import handed_over, srun_task_rank
+from serotiny.cluster import handed_over, slurm_job, srun_task_rank
 from serotiny.errors import SerotinyUserError
 from serotiny.settings.schema import Settings
 from serotiny.tracking.artifacts import download_checkpoint
-from serotiny.tracking.ownership import slurm_tags
 from serotiny.tracking.run_names import find_runs_by_name
 from serotiny.tracking.store import connect
 
@@ -29,6 +31,8 @@ log = logging.getLogger(__name__)
 
 RESUME_TAG = "serotiny.resume.checkpoint"
 OUTPUT_DIR_TAG = "serotiny.output_dir"
+# The SLURM job step and attempt (``SlurmJob.attempt``) that the two tags above are for.
+HANDOVER_TAG = "serotiny.slurm.handover"
 NO_CHECKPOINT = "none"
 # How long a rank started by srun waits for rank 0 to open the run.
 JOIN_TIMEOUT_SECONDS = 600.0
@@ -36,8 +40,13 @@ JOIN_POLL_SECONDS = 1.0
 
 
 def handover_tags(resume_which: str | None, folder: Path) -> dict[str, str]:
-    """Rank 0: what ranks started by srun need, as tags logged with the run's owner."""
-    return {RESUME_TAG: resume_which or NO_CHECKPOINT, OUTPUT_DIR_TAG: str(folder)}
+    """Rank 0: what ranks started by srun need, as tags logged with the run's owner in one
+    batch, stamped with this job step and attempt (no stamp outside SLURM)."""
+    tags = {RESUME_TAG: resume_which or NO_CHECKPOINT, OUTPUT_DIR_TAG: str(folder)}
+    job = slurm_job()
+    if job is not None:
+        tags[HANDOVER_TAG] = job.attempt
+    return tags
 
 
 @dataclass(frozen=True)
@@ -77,17 +86,16 @@ def join_rank_zero(settings: Settings, scratch: Path, default_folder: Path) -> J
 
 
 def _rank_zero_run(client: MlflowClient, settings: Settings) -> Run | None | bool:
-    """Rank 0's RUNNING run for this job step and attempt; None if the named run had
-    finished before (rank 0 skips it then); False while neither is found."""
+    """Rank 0's RUNNING run, handed over for this job step and attempt; None if the named
+    run had finished before (rank 0 skips it then); False while neither is found."""
     tracking = settings.mlflow
     experiment = client.get_experiment_by_name(tracking.experiment_name)
-    if experiment is None:
+    job = slurm_job()
+    if experiment is None or job is None:
         return False
-    ownership = " and ".join(
-        f"tags.`{tag}` = '{value}'" for tag, value in sorted(slurm_tags().items())
-    )
     owned = client.search_runs(
-        [experiment.experiment_id], filter_string=f"{ownership} and attributes.status = 'RUNNING'"
+        [experiment.experiment_id],
+        filter_string=f"tags.`{HANDOVER_TAG}` = '{job.attempt}' and attributes.status = 'RUNNING'",
     )
     if tracking.run_name:
         owned = [run for run in owned if run.info.run_name == tracking.run_name]
